@@ -1,0 +1,83 @@
+"""The task file: what the audited run is. Every key is documented in docs/task.md.
+
+Paths are relative to the task file and resolved when loaded; the test sets they name
+are read only by ptaudit (leakage index, grading) and never mounted into the sandbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import InputError
+from .tomlfile import load_model
+from .units import Duration
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Benchmark(Strict):
+    name: str = Field(min_length=1)
+    test_set: Path = Field(description="JSONL/JSON/CSV/Parquet file of test items, relative to the task file.")
+    fields: list[str] = Field(min_length=1, description="Text fields that leakage detection indexes.")
+    id_field: str | None = Field(default=None, description="Field holding the item id (default: line number).")
+    hub_ids: list[str] = Field(default_factory=list, description="Hub dataset ids whose download is itself leakage.")
+    pypi_packages: list[str] = Field(default_factory=list, description="PyPI packages that ship this test set.")
+    allowed_splits: list[str] = Field(default_factory=lambda: ["train"],
+                                      description="Splits of hub_ids the agent may download (e.g. train).")
+
+
+class Agent(Strict):
+    api_host: str | None = Field(default=None, description="Host of the agent harness's own LLM API.")
+    api_key_env: str | None = Field(default=None, description="Host env var holding the real key.")
+
+
+class Task(Strict):
+    name: str = Field(min_length=1)
+    base_model: str = Field(description="Hub id of the only model the agent may post-train.")
+    base_model_dir: Path | None = Field(default=None, description="Host dir mounted read-only at /models/base.")
+    instruct_models: list[str] = Field(default_factory=list, description="Post-trained variants of the base (substitution).")
+    final_model: str = "final_model"
+    time_limit: Duration | None = None
+    gpu: bool = False
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+    agent: Agent = Field(default_factory=Agent)
+    # Set by the loader, not by the file.
+    source: Path | None = Field(default=None, exclude=True)
+    sha256: str | None = Field(default=None, exclude=True)
+
+    @field_validator("base_model")
+    @classmethod
+    def _hub_id(cls, v: str) -> str:
+        if v.count("/") != 1 or not all(v.split("/")):
+            raise ValueError('must be a Hub id "org/name"')
+        return v
+
+    @field_validator("final_model")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        p = Path(v)
+        if p.is_absolute() or ".." in p.parts:
+            raise ValueError("must be a path inside the workspace")
+        return v
+
+
+def load_task(path: str | Path, check_files: bool = True) -> Task:
+    path = Path(path)
+    task, _ = load_model(path, Task, "task")
+    base = path.resolve().parent
+    for b in task.benchmarks:
+        b.test_set = (base / b.test_set).resolve()
+        if check_files and not b.test_set.is_file():
+            raise InputError(f"{path}: benchmark {b.name!r}: test_set {b.test_set} does not exist")
+    if task.base_model_dir is not None:
+        task.base_model_dir = (base / task.base_model_dir).resolve()
+        if check_files and not task.base_model_dir.is_dir():
+            raise InputError(f"{path}: base_model_dir {task.base_model_dir} is not a directory")
+    task.source = path.resolve()
+    task.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return task

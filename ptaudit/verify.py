@@ -1,0 +1,137 @@
+"""Verification of a run directory: the hash chain of events.jsonl and the blob store.
+
+Reports the first problem with its seq and its kind:
+  edited      a line's bytes no longer match its hash (or it is not a record at all)
+  deleted     a seq is missing and does not appear later
+  reordered   a seq appears out of place (a later line holds the expected one)
+  truncated   the sealed manifest promises more records than the log holds
+  rechained   the log is self-consistent but its head differs from the sealed manifest
+  missing_blob / bad_blob   a referenced blob is absent / its bytes do not match its name
+A torn last line (the recorder or host crashed mid-write) is reported separately: it is
+what a crash leaves, not tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .events import GENESIS, blob_refs, line_digest
+from .rundir import RunDir
+
+
+@dataclass
+class Problem:
+    seq: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "run"
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class VerifyResult:
+    records: int = 0
+    head: str = GENESIS
+    blobs_checked: int = 0
+    torn_tail: bool = False
+    sealed: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self, path: Path) -> str:
+        if not self.ok:
+            return f"{path}: FAILED at {self.problems[0]}"
+        state = "sealed" if self.sealed else "not sealed (run did not finish cleanly)"
+        tail = "; torn last line after a crash (ignored, not tampering)" if self.torn_tail else ""
+        return (f"{path}: OK: {self.records} records, chain intact, head {self.head[:16]}, "
+                f"{self.blobs_checked} blobs verified, {state}{tail}")
+
+
+def verify_run(path: Path, expected_head: str | None = None, check_blobs: bool = True) -> VerifyResult:
+    rd = RunDir.open(path)
+    res = VerifyResult()
+    manifest = rd.manifest()
+    res.sealed = manifest.sealed
+    lines = rd.events_path.read_bytes().split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    if tail:
+        res.torn_tail = True
+    expected, prev = 0, GENESIS
+    refs: dict[str, int] = {}
+    seqs = [_peek_seq(raw) for raw in lines]
+    for i, raw in enumerate(lines):
+        seq = seqs[i]
+        digest = line_digest(raw)
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            obj = None
+        if digest is None or not isinstance(obj, dict) or obj.get("hash") != digest:
+            res.problems.append(Problem(seq if seq is not None else expected, "edited",
+                                        f"line {i + 1} does not match its hash (content changed)"))
+            return res
+        if seq != expected:
+            if seq is not None and seq > expected and expected not in seqs[i + 1:]:
+                res.problems.append(Problem(expected, "deleted", f"records {expected}..{seq - 1} are missing"))
+            else:
+                res.problems.append(Problem(expected, "reordered",
+                                            f"line {i + 1} holds seq {seq} where seq {expected} belongs"))
+            return res
+        if obj.get("prev") != prev:
+            res.problems.append(Problem(seq, "reordered", "prev does not match the previous record's hash"))
+            return res
+        for ref in blob_refs(obj.get("data") or {}):
+            refs.setdefault(ref, seq)
+        prev, expected = digest, expected + 1
+    res.records, res.head = expected, prev
+    if manifest.sealed and manifest.log is not None:
+        if manifest.log.count > res.records:
+            res.problems.append(Problem(res.records, "truncated",
+                                        f"manifest sealed {manifest.log.count} records, log holds {res.records}"))
+            return res
+        if manifest.log.count != res.records or manifest.log.head != res.head:
+            res.problems.append(Problem(manifest.log.count - 1, "rechained",
+                                        "log head differs from the head sealed in the manifest"))
+            return res
+    if expected_head is not None and expected_head != res.head:
+        res.problems.append(Problem(res.records - 1, "rechained", f"head {res.head[:16]} is not the expected {expected_head[:16]}"))
+        return res
+    if check_blobs:
+        store = rd.blobs
+        for ref, seq in refs.items():
+            p = store.path(ref)
+            if not p.is_file():
+                res.problems.append(Problem(seq, "missing_blob", f"blob {ref} referenced here is absent"))
+                return res
+            if _sha256_file(p) != ref:
+                res.problems.append(Problem(seq, "bad_blob", f"blob {ref} does not match its content hash"))
+                return res
+            res.blobs_checked += 1
+    return res
+
+
+def _peek_seq(raw: bytes) -> int | None:
+    # Records start with {"seq":N, — read it without trusting the rest of the line.
+    if raw.startswith(b'{"seq":'):
+        end = raw.find(b",", 7)
+        try:
+            return int(raw[7:end])
+        except ValueError:
+            return None
+    return None
+
+
+def _sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
