@@ -4,7 +4,6 @@ tasks need (a GPU) or what weakens the audit."""
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import subprocess
@@ -33,12 +32,6 @@ def check_python() -> Check:
     v = platform.python_version()
     ok = v.startswith("3.11.")
     return Check("python", "ok" if ok else "warn", v, "" if ok else "ptaudit is tested on Python 3.11")
-
-
-def check_root() -> Check:
-    root = os.geteuid() == 0
-    return Check("root", "ok" if root else "fail", "running as root" if root else f"uid {os.geteuid()}",
-                 "" if root else "runsc needs root: run ptaudit with sudo")
 
 
 def check_mitmproxy() -> Check:
@@ -110,11 +103,13 @@ def check_chromium() -> Check:
 def sandbox_checks() -> list[Check]:
     from sandbox import doctor_checks
 
-    return [Check(c[0], "ok" if c[1] else "fail", c[2], c[3] if len(c) > 3 else "") for c in doctor_checks()]
+    # GPU support is needed only by tasks with gpu = true: a missing --nvproxy is a warning.
+    return [Check(c.name, "ok" if c.ok else ("warn" if "nvproxy" in c.name else "fail"), c.detail, c.fix)
+            for c in doctor_checks()]
 
 
 CHECKS: list[Callable[[], Check | list[Check]]] = [
-    check_python, check_root, sandbox_checks, check_mitmproxy, check_unshare, check_inotify, check_gpu, check_chromium,
+    check_python, sandbox_checks, check_mitmproxy, check_unshare, check_inotify, check_gpu, check_chromium,
 ]
 
 

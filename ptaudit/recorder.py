@@ -41,7 +41,8 @@ class Recorder:
         self._server: asyncio.base_events.Server | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        self.producers_connected = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     # -- in-process producers -------------------------------------------------
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:
@@ -58,6 +59,8 @@ class Recorder:
     def start(self) -> None:
         if self.socket_path is None:
             return
+        self._ready.clear()
+        self._start_error = None
         self._thread = threading.Thread(target=self._run_loop, name="recorder", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -67,9 +70,14 @@ class Recorder:
     def stop(self) -> None:
         if self._loop and self._server:
             async def _close() -> None:
+                # Stop accepting, then end live connections and let their handlers record
+                # the disconnect before the loop goes away.
                 assert self._server
                 self._server.close()
-                await self._server.wait_closed()
+                for w in list(self._writers):
+                    w.close()
+                if self._handlers:
+                    await asyncio.wait(list(self._handlers), timeout=5)
             fut = asyncio.run_coroutine_threadsafe(_close(), self._loop)
             try:
                 fut.result(5)
@@ -102,6 +110,10 @@ class Recorder:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(self, writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
         try:
             while True:
                 chunk = await reader.read(1 << 16)
@@ -114,6 +126,8 @@ class Recorder:
         finally:
             conn.closed()
             writer.close()
+            self._writers.discard(writer)
+            self._handlers.discard(task)
 
 
 class _Conn:
