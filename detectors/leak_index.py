@@ -1,0 +1,222 @@
+"""The leakage index: every test item's normalised text, and a hashed anchor at every offset.
+
+Method. Each indexed field of each item is normalised (``leak_norm``) and all of them are
+joined into one corpus, separated by a byte normalisation never produces. Every
+``anchor``-byte substring of the corpus is hashed into a dict (hash -> corpus offset).
+Scanned text is normalised the same way and only every ``stride``-th anchor-sized slice
+of it is looked up, so the hot loop is a list comprehension, ``map(hash, ...)`` and one
+C-level set test per chunk. Any common substring of at least ``stride + anchor - 1``
+bytes contains one sampled slice, so with ``stride = char_window - anchor + 1`` every
+``char_window``-byte match is found. A slice that hits is verified and extended both ways
+by binary search over slice comparisons; the match counts when it reaches
+``char_window`` normalised characters, or covers ``ngram`` whole words of the item, or the
+whole field.
+
+Memory is about 100 bytes per indexed character (a 1,300-item test set of ~600
+characters per item: ~80 MB). Indexes are memoised per process by the test set's hash
+and the parameters, since several rules may share one.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate, compress, count
+
+from .leak_norm import words
+from .testset import TestItem
+
+SEP = b"\x00"  # normalisation deletes NUL, so it never occurs inside a field
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One verified common substring between scanned text and a test item field."""
+
+    item: int  # index into LeakIndex.item_ids
+    field: str
+    start: int  # offset in the scanned normalised text
+    length: int  # normalised bytes in common
+    words: int  # whole item words covered
+
+
+def _common_prefix(a: bytes, ai: int, b: bytes, bi: int, limit: int) -> int:
+    """Largest m <= limit with a[ai:ai+m] == b[bi:bi+m]."""
+    lo, hi = 0, 1
+    while hi <= limit and a[ai:ai + hi] == b[bi:bi + hi]:
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[ai:ai + mid] == b[bi:bi + mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _common_suffix(a: bytes, ai: int, b: bytes, bi: int, limit: int) -> int:
+    """Largest m <= limit with a[ai-m:ai] == b[bi-m:bi]."""
+    lo, hi = 0, 1
+    while hi <= limit and a[ai - hi:ai] == b[bi - hi:bi]:
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[ai - mid:ai] == b[bi - mid:bi]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+class LeakIndex:
+    """Normalised test items of one benchmark and the anchor table over them."""
+
+    def __init__(self, items: Sequence[TestItem], anchor: int = 20, char_window: int = 50, ngram: int = 13,
+                 max_anchor_docs: int = 4):
+        if anchor < 8 or char_window < anchor:
+            raise ValueError(f"need 8 <= anchor ({anchor}) <= char_window ({char_window})")
+        self.anchor, self.char_window, self.ngram = anchor, char_window, ngram
+        self.stride = char_window - anchor + 1
+        self.item_ids = [it.id for it in items]
+        self.n_items = len(items)
+        docs: list[bytes] = []
+        self._doc_item: list[int] = []
+        self._doc_field: list[str] = []
+        self._bounds: list[list[int]] = []  # per doc: word start offsets + doc length
+        for i, it in enumerate(items):
+            for field, text in it.texts.items():
+                ws = words(text)
+                bounds, pos = [], 0
+                for w in ws:
+                    bounds.append(pos)
+                    pos += len(w)
+                bounds.append(pos)
+                docs.append(b"".join(ws))
+                self._doc_item.append(i)
+                self._doc_field.append(field)
+                self._bounds.append(bounds)
+        self.corpus = SEP + SEP.join(docs) + SEP
+        self._starts: list[int] = []
+        pos = 1
+        for d in docs:
+            self._starts.append(pos)
+            pos += len(d) + 1
+        self.max_doc = max((len(d) for d in docs), default=0)
+        self._table: dict[int, int] = {}
+        self._multi: dict[int, list[int]] = {}
+        self.stop_anchors = 0
+        c, a = self.corpus, anchor
+        stop = bytearray(len(c))
+        for start, d in zip(self._starts, docs, strict=True):
+            for off in range(start, start + len(d) - a + 1):
+                h = hash(c[off:off + a])
+                prev = self._table.setdefault(h, off)
+                if prev != off:
+                    if prev >= 0:
+                        self._multi[h] = [prev]
+                        self._table[h] = -1
+                    self._multi[h].append(off)
+        # Stop anchors: a substring in many fields is a stock phrase of the benchmark
+        # ("how much money does she have left"), the first thing similar but clean text
+        # shares. Dropping it keeps benign math text cheap; a copied item still hits its
+        # other anchors.
+        for h, offs in list(self._multi.items()):
+            if len({bisect_right(self._starts, o) for o in offs}) > max_anchor_docs:
+                del self._multi[h]
+                del self._table[h]
+                self.stop_anchors += 1
+                for o in offs:
+                    stop[o:o + a] = b"\x01" * a
+        # Prefix sums: stock-phrase bytes before each corpus offset, and clean (stock-free)
+        # words before each word of each field. Matches are measured without them.
+        self._stop_cov = array("i", accumulate(stop, initial=0))
+        self._clean_words: list[array[int]] = []
+        for start, bounds in zip(self._starts, self._bounds, strict=True):
+            cov = self._stop_cov
+            flags = (cov[start + e] - cov[start + b] == 0 for b, e in zip(bounds, bounds[1:], strict=False))
+            self._clean_words.append(array("i", accumulate(flags, initial=0)))
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def find(self, text: bytes) -> list[Hit]:
+        """Every verified match in normalised ``text``, in text order (one per item field
+        and text region; overlapping slices of one region are verified once)."""
+        a, st, table = self.anchor, self.stride, self._table
+        n = len(text)
+        if n < a or not table:
+            return []
+        hs = list(map(hash, [text[i:i + a] for i in range(0, n - a + 1, st)]))
+        found = table.keys() & hs
+        if not found:
+            return []
+        hits: list[Hit] = []
+        covered = -1  # text offset up to which a verified match already spans
+        multi = self._multi
+        for k in compress(count(), map(found.__contains__, hs)):
+            p = k * st
+            if p + a <= covered:
+                continue
+            off = table[hs[k]]
+            for c in (multi[hs[k]] if off < 0 else (off,)):
+                hit = self._verify(text, p, c)
+                if hit is not None:
+                    hits.append(hit)
+                    covered = max(covered, hit.start + hit.length)
+        return hits
+
+    def _doc_len(self, c: int) -> int:
+        return self._bounds[bisect_right(self._starts, c) - 1][-1]
+
+    def _verify(self, text: bytes, p: int, c: int) -> Hit | None:
+        a, corpus = self.anchor, self.corpus
+        if text[p:p + a] != corpus[c:c + a]:
+            return None  # hash collision
+        # Cheap reject: a counting match is at least char_window long, so it extends at
+        # least half the missing length one way (short whole fields excepted).
+        h = (self.char_window - a + 1) // 2
+        if (text[p + a:p + a + h] != corpus[c + a:c + a + h] and text[p - h:p] != corpus[c - h:c]
+                and self._doc_len(c) >= self.char_window):
+            return None
+        back = _common_suffix(text, p, corpus, c, min(p, c))
+        fwd = _common_prefix(text, p + a, corpus, c + a, min(len(text) - p - a, len(corpus) - c - a))
+        doc = bisect_right(self._starts, c) - 1
+        s0 = self._starts[doc]
+        dstart, dend = c - back - s0, c + a + fwd - s0
+        bounds = self._bounds[doc]
+        first = bisect_left(bounds, dstart)
+        last = bisect_right(bounds, dend) - 1
+        clean = self._clean_words[doc]
+        nwords = max(0, last - first)
+        info_words = clean[last] - clean[first] if last > first else 0
+        length = back + a + fwd
+        info_chars = length - (self._stop_cov[s0 + dend] - self._stop_cov[s0 + dstart])
+        whole = dstart == 0 and dend == bounds[-1]
+        if info_chars < self.char_window and info_words < self.ngram and not whole:
+            return None
+        return Hit(self._doc_item[doc], self._doc_field[doc], p - back, length, nwords)
+
+
+_CACHE: dict[tuple[object, ...], LeakIndex] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 8
+
+
+def cached_index(key: tuple[object, ...], items: Sequence[TestItem], anchor: int, char_window: int,
+                 ngram: int, max_anchor_docs: int = 4) -> LeakIndex:
+    """Build or reuse the index for ``key`` (test set sha256, fields, id field)."""
+    full = (*key, anchor, char_window, ngram, max_anchor_docs)
+    with _CACHE_LOCK:
+        idx = _CACHE.get(full)
+        if idx is None:
+            idx = LeakIndex(items, anchor=anchor, char_window=char_window, ngram=ngram,
+                            max_anchor_docs=max_anchor_docs)
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[full] = idx
+        return idx

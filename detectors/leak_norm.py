@@ -1,0 +1,92 @@
+"""Hard normalisation shared by the leakage index and the scanner.
+
+Both sides must normalise identically, so this module is the only place that says what
+"the same text" means: compatibility-decomposed (NFKD, which includes NFKC's folding),
+diacritics dropped, casefolded, non-ASCII decimal digits mapped to ASCII, a few LaTeX
+spacing commands removed, and then every character that is not a letter or digit
+deleted. Whitespace and punctuation runs therefore vanish entirely: re-wrapping, JSON or
+CSV quoting, Python string concatenation and changed spacing do not hide a copied item.
+
+The result is UTF-8 bytes. ASCII input (nearly all training data) takes a fast path of
+two C-level ``bytes.translate`` calls; anything else takes the Unicode path.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# ASCII fast path: upper -> lower, delete everything that is not [0-9a-z].
+_KEEP = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
+_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+_DELETE = bytes(c for c in range(256) if c not in _KEEP and not 65 <= c <= 90)
+
+# LaTeX: spacing commands and sizing wrappers carry no content but are what a copier
+# changes first; \dfrac and \tfrac render like \frac.
+_LATEX = re.compile(rb"\\(?:[,;:!> ]|q?quad(?![a-zA-Z])|left(?![a-zA-Z])|right(?![a-zA-Z])|"
+                    rb"displaystyle|textstyle|mathrm|text(?![a-zA-Z])|[dt](?=frac))")
+_LATEX_S = re.compile(_LATEX.pattern.decode())
+_MARKS = re.compile(r"[\u0300-\u036f]+")
+_NON_WORD = re.compile(r"[\W_]+")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+_WORD = re.compile(r"[^\W_]+")
+
+# JSON (and Python) string escapes, resolved before normalising JSON-looking content so
+# that "\n" or "\u2019" inside a value does not leave a stray "n" or "u2019" behind.
+# Escaped backslashes are parked on NUL first so that "\\frac" stays \frac.
+_WS_ESCAPES = (b"\\n", b"\\r", b"\\t", b"\\b", b"\\f")
+_UX = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))")
+
+
+def _ux(m: re.Match[bytes]) -> bytes:
+    cp = int(m.group(1) or m.group(2), 16)
+    return b" " if 0xD800 <= cp <= 0xDFFF else chr(cp).encode()
+
+
+def unescape(data: bytes) -> bytes:
+    """Resolve JSON/Python string escapes in raw bytes (a no-op without backslashes).
+    Quote and slash escapes need nothing: normalisation deletes the backslash."""
+    if b"\\" not in data:
+        return data
+    d = data.replace(b"\\\\", b"\x00")
+    for e in _WS_ESCAPES:
+        if e in d:
+            d = d.replace(e, b" ")
+    if b"\\u" in d or b"\\x" in d:
+        d = _UX.sub(_ux, d)
+    return d.replace(b"\x00", b"\\")
+
+
+def _fold(text: str) -> str:
+    text = _LATEX_S.sub("", text)
+    text = unicodedata.normalize("NFKD", text)
+    text = _MARKS.sub("", text).casefold()
+    if not text.isascii():
+        text = _OTHER_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(0), 0)), text)
+    return text
+
+
+def normalize_bytes(data: bytes) -> bytes:
+    """Normalise raw bytes (UTF-8, errors replaced) to the index's alphabet."""
+    if data.isascii():
+        if b"\\" in data:
+            data = _LATEX.sub(b"", data)
+        return data.translate(_LOWER, _DELETE)
+    return normalize_text(data.decode("utf-8", "replace"))
+
+
+def normalize_text(text: str) -> bytes:
+    """Normalise a str; equal to ``normalize_bytes(text.encode())``."""
+    if text.isascii():
+        return normalize_bytes(text.encode("ascii"))
+    return _NON_WORD.sub("", _fold(text)).encode("utf-8")
+
+
+def words(text: str) -> list[bytes]:
+    """The normalised words of ``text``; ``b"".join(words(t)) == normalize_text(t)``."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        if b"\\" in raw:
+            raw = _LATEX.sub(b"", raw)
+        return [w.translate(_LOWER, _DELETE) for w in re.findall(rb"[A-Za-z0-9]+", raw)]
+    return [w.encode("utf-8") for w in _WORD.findall(_fold(text))]
