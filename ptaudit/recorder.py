@@ -68,6 +68,9 @@ class Recorder:
             raise self._start_error
 
     def stop(self) -> None:
+        """Stop serving; idempotent (a second call does nothing)."""
+        if self._loop is None or self._loop.is_closed():
+            return
         if self._loop and self._server:
             async def _close() -> None:
                 # Stop accepting, then end live connections and let their handlers record
