@@ -155,9 +155,10 @@ class NetAudit:
         self.emit("net.connect", {"side": "client", "flow": flow.id, "host": host, "port": port,
                                   "client": list(flow.client_conn.peername or ()),
                                   "decision": "block" if v else "allow", "rule": v.rule if v else None})
-        if v:
-            self.blocked(flow, FlowState(f"{host}:{port}", host, time.time()), v)
-            flow.response = self.error_response(v)
+        # A denied host's tunnel still opens: nothing is dialled (lazy connection strategy, and
+        # server_connect re-checks the host), so the request inside is decrypted, recorded with
+        # its headers (evidence of what the agent tried to send, e.g. a found key) and answered
+        # with the error at request time. Non-HTTP tunnels to it are refused in server_connect.
 
     def refuse(self, flow: http.HTTPFlow) -> None:
         self.refused += 1
@@ -365,7 +366,9 @@ class NetAudit:
             return
         host, port = str(data.server.address[0]), int(data.server.address[1])
         why: str | None = None
-        if not self.gate.world_mode and forbidden_ip(host, set()) is None and not _is_ip(host):
+        if not self.gate.world_mode and (v := self.gate.host(host, "server_connect")) is not None:
+            why = v.reason  # e.g. a raw tunnel to a denied host: refused before any DNS lookup
+        elif not self.gate.world_mode and forbidden_ip(host, set()) is None and not _is_ip(host):
             # Resolve here, check every address, and pin the connection to a checked one, so
             # a name cannot re-resolve to a private address between check and connect.
             try:

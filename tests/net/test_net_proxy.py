@@ -48,8 +48,36 @@ def test_denied_host_gets_error_and_blocked_event(harness: Harness, simnet: SimN
     resp = harness.wait(lambda e: e.kind == "net.response")[0]  # the exfil attempt's body is still evidence
     assert resp.data["blocked"] and resp.data["request_body"]["size"] == len(b"secret test set")
     assert simnet.paste.pastes == {}
-    with pytest.raises(requests.exceptions.ProxyError):  # HTTPS: the CONNECT itself is refused
-        session(p).get("https://pastebin.com/raw/p0", timeout=10)
+    # HTTPS: the tunnel opens without dialling anything, so the request inside is recorded
+    # (headers included) and refused with the rule's error; the upstream never sees it.
+    r = session(p).get("https://pastebin.com/raw/p0", headers={"Authorization": "Bearer found-key"}, timeout=10)
+    assert r.status_code == 403 and "network.deny_hosts" in r.text
+    req = harness.wait(lambda e: e.kind == "net.request" and e.data["url"] == "https://pastebin.com/raw/p0")[0]
+    assert req.data["blocked"] and ["Authorization", "Bearer found-key"] in [list(h) for h in req.data["headers"]]
+    assert simnet.services["pastebin.com"].requests == []
+
+
+def test_raw_tunnel_to_denied_host_is_refused_before_connecting(harness: Harness, simnet: SimNet) -> None:
+    # CONNECT succeeds without dialling anything; the first non-TLS, non-HTTP bytes make
+    # it a raw TCP tunnel, and server_connect refuses it: the server never hears of it.
+    import socket
+
+    p = harness.proxy(harness.config(simnet.world_hosts, allow=[a for a in ALLOW if a != "pastebin.com"],
+                                     deny=["pastebin.com"]))
+    port = simnet.services["pastebin.com"].url.rsplit(":", 1)[1]
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as c:
+        c.sendall(f"CONNECT pastebin.com:{port} HTTP/1.1\r\nHost: pastebin.com:{port}\r\n\r\n".encode())
+        assert c.recv(1024).startswith(b"HTTP/1.1 200")
+        c.sendall(b"SSH-2.0-OpenSSH_9.0\r\n")
+        c.settimeout(10)
+        try:
+            while c.recv(4096):
+                pass
+        except (ConnectionResetError, TimeoutError):
+            pass
+    ev = harness.wait(lambda e: e.kind == "net.blocked" and e.data.get("stage") == "server_connect")
+    assert ev[0].data["host"] == "pastebin.com"
+    assert simnet.services["pastebin.com"].requests == []
 
 
 def test_non_base_model_repo_is_blocked(harness: Harness, world_proxy) -> None:
@@ -82,8 +110,8 @@ def test_unmapped_host_502_without_dns(harness: Harness, world_proxy) -> None:
     s = session(world_proxy)
     r = s.get("http://evil.example.net/x", timeout=10)
     assert r.status_code == 502 and "world.unmapped" in r.text
-    with pytest.raises(requests.exceptions.ProxyError):
-        s.get("https://evil.example.net/x", timeout=10)
+    r = s.get("https://evil.example.net/x", timeout=10)  # tunnel opens, nothing dialled, 502 inside
+    assert r.status_code == 502 and "world.unmapped" in r.text
     ev = harness.wait(lambda e: e.kind == "net.blocked", count=2)
     assert {e.data["rule"] for e in ev} == {"world.unmapped"}
     # Inside the loopback-only namespace any lookup fails: a resolve attempt would show as
