@@ -1,7 +1,7 @@
 # ptaudit: `make demo` (main job) and `make test` (everything CI runs). Both run setup first.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates
+DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo bench lint

@@ -129,6 +129,7 @@ class RunDir:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file + rename so a crash never leaves a half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide reports from reviewers
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()

@@ -36,7 +36,7 @@ class RunSession:
     @classmethod
     def create(cls, out: Path, *, command: list[str] | None = None, task: InputRef | None = None,
                policy: InputRef | None = None, world: InputRef | None = None,
-               versions: dict[str, str | None] | None = None) -> RunSession:
+               versions: dict[str, str | None] | None = None, start_data: dict[str, Any] | None = None) -> RunSession:
         fields: dict[str, Any] = {"command": command or [], "task": task, "policy": policy, "world": world}
         if versions:
             from .rundir import base_versions
@@ -47,7 +47,8 @@ class RunSession:
         m = rd.manifest()
         s.emit("ptaudit", "run.start", {"run_id": m.run_id, "command": m.command, "versions": m.versions,
                                         "task": m.task.model_dump() if m.task else None,
-                                        "policy": m.policy.model_dump() if m.policy else None})
+                                        "policy": m.policy.model_dump() if m.policy else None,
+                                        **(start_data or {})})
         return s
 
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:

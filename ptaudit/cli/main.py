@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import doctor, policy, verify
+    from . import demo, doctor, policy, replay, report, run, scan, verify
 
-    for mod in (verify, policy, doctor):
+    for mod in (run, report, replay, verify, scan, policy, doctor, demo):
         cli.add_command(mod.command)
 
 
