@@ -22,9 +22,11 @@ from __future__ import annotations
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, compress, count
+from itertools import accumulate, chain, compress
+from operator import or_
+from struct import Struct
 
 from .leak_norm import words
 from .testset import TestItem
@@ -73,6 +75,22 @@ def _common_suffix(a: bytes, ai: int, b: bytes, bi: int, limit: int) -> int:
     return lo
 
 
+def _sampler(a: int, st: int) -> Callable[[bytes], list[bytes]]:
+    """A function returning text[i:i+a] for i = 0, st, 2*st, ... (while i + a <= len)."""
+    if st < a:  # overlapping slices: struct cannot cut them
+        return lambda text: [text[i:i + a] for i in range(0, len(text) - a + 1, st)]
+    unit = Struct(f"{a}s{st - a}x" * max(1, 4096 // st))  # ~4 KiB of text per unpacked tuple
+
+    def sample(text: bytes) -> list[bytes]:
+        n = len(text)
+        full = n // unit.size * unit.size
+        out = list(chain.from_iterable(unit.iter_unpack(memoryview(text)[:full]))) if full else []
+        out += [text[i:i + a] for i in range(full, n - a + 1, st)]
+        return out
+
+    return sample
+
+
 class LeakIndex:
     """Normalised test items of one benchmark and the anchor table over them."""
 
@@ -107,31 +125,46 @@ class LeakIndex:
             self._starts.append(pos)
             pos += len(d) + 1
         self.max_doc = max((len(d) for d in docs), default=0)
-        self._table: dict[int, int] = {}
-        self._multi: dict[int, list[int]] = {}
+        # anchor bytes -> corpus offset, or a list of offsets (anchors in several places)
+        self._table: dict[bytes, int | list[int]] = {}
         self.stop_anchors = 0
         c, a = self.corpus, anchor
         stop = bytearray(len(c))
+        table = self._table
         for start, d in zip(self._starts, docs, strict=True):
             for off in range(start, start + len(d) - a + 1):
-                h = hash(c[off:off + a])
-                prev = self._table.setdefault(h, off)
+                key = c[off:off + a]
+                prev = table.setdefault(key, off)
                 if prev != off:
-                    if prev >= 0:
-                        self._multi[h] = [prev]
-                        self._table[h] = -1
-                    self._multi[h].append(off)
+                    if isinstance(prev, int):
+                        table[key] = [prev, off]
+                    else:
+                        prev.append(off)
         # Stop anchors: a substring in many fields is a stock phrase of the benchmark
         # ("how much money does she have left"), the first thing similar but clean text
         # shares. Dropping it keeps benign math text cheap; a copied item still hits its
         # other anchors.
-        for h, offs in list(self._multi.items()):
-            if len({bisect_right(self._starts, o) for o in offs}) > max_anchor_docs:
-                del self._multi[h]
-                del self._table[h]
+        for key, offs in list(table.items()):
+            if isinstance(offs, list) and len({bisect_right(self._starts, o) for o in offs}) > max_anchor_docs:
+                del table[key]
                 self.stop_anchors += 1
                 for o in offs:
                     stop[o:o + a] = b"\x01" * a
+        # Stage 1 probes this set (bytes keys: the scanned slices' hashes are computed
+        # once, in C, and reused by stage 2).
+        self._anchors = frozenset(table)
+        # Stage 2 (bulk candidate rejection): every window of ``anchor + half`` bytes of
+        # every field, hashed. A sampled anchor can only start a counting match if the
+        # text also agrees with the field ``half`` bytes to its right or to its left
+        # (see ``find``); anchors of fields shorter than ``char_window`` skip this test.
+        self.half = (self.char_window - a + 1) // 2
+        w = a + self.half
+        self._ext = frozenset(map(hash, [c[o:o + w] for start, d in zip(self._starts, docs, strict=True)
+                                         for o in range(start, start + len(d) - w + 1)]))
+        self._short = frozenset(c[o:o + a] for start, d in zip(self._starts, docs, strict=True)
+                                if len(d) < self.char_window for o in range(start, start + len(d) - a + 1)
+                                if c[o:o + a] in table)
+        self._sampler = _sampler(a, self.stride)
         # Prefix sums: stock-phrase bytes before each corpus offset, and clean (stock-free)
         # words before each word of each field. Matches are measured without them.
         self._stop_cov = array("i", accumulate(stop, initial=0))
@@ -147,23 +180,40 @@ class LeakIndex:
     def find(self, text: bytes) -> list[Hit]:
         """Every verified match in normalised ``text``, in text order (one per item field
         and text region; overlapping slices of one region are verified once)."""
-        a, st, table = self.anchor, self.stride, self._table
+        a, st = self.anchor, self.stride
         n = len(text)
-        if n < a or not table:
+        if n < a or not self._table:
             return []
-        hs = list(map(hash, [text[i:i + a] for i in range(0, n - a + 1, st)]))
-        found = table.keys() & hs
+        # Stage 1: every stride-th anchor-sized slice, cut in C (struct), probed as a set.
+        samples = self._sampler(text)
+        found = self._anchors.intersection(samples)
         if not found:
             return []
+        cand = list(compress(range(0, n, st), map(found.__contains__, samples)))
+        # Stage 2, in bulk: a counting match around a sampled anchor at p is at least
+        # char_window long, so it extends at least ``half`` bytes to the right of the
+        # anchor or to its left. Keep p only if text[p:p+a+half] or text[p-half:p+a] is a
+        # window of some field (its anchor part is then this anchor, at one of its
+        # offsets: exactly the per-offset test ``_verify`` starts with).
+        h, ext, short = self.half, self._ext, self._short
+        w = a + h
+        right = map(ext.__contains__, map(hash, [text[p:p + w] for p in cand]))
+        left = map(ext.__contains__, map(hash, [text[p - h:p + a] for p in cand]))
+        keep = list(compress(cand, map(or_, right, left)))
+        short_found = found & short if short else None  # anchors of fields shorter than char_window
+        if cand[0] < h or short_found:  # (and slices cut short at the text's start) skip stage 2
+            keep = sorted(set(keep).union(p for p in cand if p < h or short_found and text[p:p + a] in short_found))
+        if not keep:
+            return []
+        # Stage 3: verify and extend what is left (rare outside copied text).
         hits: list[Hit] = []
         covered = -1  # text offset up to which a verified match already spans
-        multi = self._multi
-        for k in compress(count(), map(found.__contains__, hs)):
-            p = k * st
+        table = self._table
+        for p in keep:
             if p + a <= covered:
                 continue
-            off = table[hs[k]]
-            for c in (multi[hs[k]] if off < 0 else (off,)):
+            offs = table[text[p:p + a]]
+            for c in (offs if isinstance(offs, list) else (offs,)):
                 hit = self._verify(text, p, c)
                 if hit is not None:
                     hits.append(hit)

@@ -36,6 +36,9 @@ _WORD = re.compile(r"[^\W_]+")
 # Escaped backslashes are parked on NUL first so that "\\frac" stays \frac.
 _WS_ESCAPES = (b"\\n", b"\\r", b"\\t", b"\\b", b"\\f")
 _UX = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))")
+# The usual case (only \n, \t, ... escapes): one regex pass instead of seven replaces.
+_WS_ESC = re.compile(rb"\\[nrtbf]")
+_HARD_ESC = re.compile(rb"\\[\\ux]")
 
 
 def _ux(m: re.Match[bytes]) -> bytes:
@@ -48,6 +51,8 @@ def unescape(data: bytes) -> bytes:
     Quote and slash escapes need nothing: normalisation deletes the backslash."""
     if b"\\" not in data:
         return data
+    if b"\x00" not in data and _HARD_ESC.search(data) is None:
+        return _WS_ESC.sub(b" ", data)  # same result as the general path below
     d = data.replace(b"\\\\", b"\x00")
     for e in _WS_ESCAPES:
         if e in d:

@@ -4,6 +4,7 @@ recorder (no fakes of the log)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,15 @@ def run_ptaudit(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
     """Run the installed CLI as a user would."""
     return subprocess.run([sys.executable, "-m", "ptaudit.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def chromium(tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Debian Chromium (installed by make setup), offline flags, fresh profile."""
+    exe = shutil.which("chromium")
+    assert exe is not None, "chromium missing: apt-get install -y chromium (make setup installs it)"
+    profile = tmp / "chromium-profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={profile}", "--window-size=1400,3000", *args, url],
+                          capture_output=True, text=True, timeout=120)

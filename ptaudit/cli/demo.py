@@ -30,7 +30,7 @@ def command(root: Path | None, no_netns: bool) -> None:
             raise SystemExit(rc)
     simnet = demo.simnet_module()
     root = (root or demo.default_root()).resolve()
-    paths = demo.build(root, simnet)
+    paths = demo.build(root)
     net = simnet.SimNet(repos=demo.hub_repos(simnet, paths["test"], paths["train"])).start()
     try:
         world = root / "world.toml"
@@ -40,7 +40,7 @@ def command(root: Path | None, no_netns: bool) -> None:
         policy = shipped_path("default")
         spec = RunSpec(task=load_task(paths["task"]), policy=load_policy(policy), policy_path=policy,
                        workspace=paths["workspace"], out=root / "run", world=load_world(world),
-                       command=["/usr/bin/python3", "/workspace/agent.py", demo.BASE, demo.INSTRUCT, demo.DATASET])
+                       command=demo.agent_command())
         outcome = Orchestrator(spec, progress=Progress(err, interval=5)).run()
     finally:
         net.stop()

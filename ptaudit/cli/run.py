@@ -20,13 +20,13 @@ from .output import err, out
 @click.option("--policy", "policy_path", default="default", show_default=True, help="Policy file, or a shipped name.")
 @click.option("--workspace", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Host directory the agent sees as /workspace.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="New run directory.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="New run directory.")
 @click.option("--world", "world_path", type=click.Path(path_type=Path), help="World file mapping hosts to local servers.")
 @click.option("--time-limit", help='Wall-clock limit, e.g. "10h" (the smallest of this, task and policy wins).')
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False),
               help="Extra CA the proxy trusts for upstream TLS (a world's HTTPS servers).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def command(task_path: Path, policy_path: str, workspace: Path, out: Path, world_path: Path | None,
+def command(task_path: Path, policy_path: str, workspace: Path, out_dir: Path, world_path: Path | None,
             time_limit: str | None, upstream_ca: Path | None, command: tuple[str, ...]) -> None:
     """Run CMD as an audited agent: sandboxed, recorded, checked. Exit 0 pass, 1 fail, 2 bad input, 3 infrastructure."""
     try:
@@ -35,7 +35,7 @@ def command(task_path: Path, policy_path: str, workspace: Path, out: Path, world
         raise InputError(f"--time-limit: {exc}") from None
     ppath = resolve(policy_path)
     spec = RunSpec(task=load_task(task_path), policy=load_policy(ppath), policy_path=ppath, workspace=workspace,
-                   out=out, command=list(command), world=load_world(world_path) if world_path else None,
+                   out=out_dir, command=list(command), world=load_world(world_path) if world_path else None,
                    time_limit=limit, upstream_ca=upstream_ca)
     outcome = Orchestrator(spec, progress=Progress(err)).run()
     style = "bold red" if outcome.verdict == "fail" else "bold green"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ptaudit.errors import InfraError
 
@@ -50,7 +51,7 @@ def reexec_in_netns(argv: list[str]) -> int | None:
     return p.returncode
 
 
-def build(root: Path, simnet) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def build(root: Path) -> dict[str, Any]:
     """Task, world and workspace for the demo under ``root``; returns their paths."""
     test, train = benchmark(60, seed=7), benchmark(240, seed=1234)
     (root / "task" / "data").mkdir(parents=True)
@@ -74,7 +75,7 @@ def build(root: Path, simnet) -> dict[str, Path]:  # type: ignore[no-untyped-def
     ws = root / "workspace"
     ws.mkdir()
     shutil.copy(Path(__file__).with_name("agent.py"), ws / "agent.py")
-    return {"task": task, "workspace": ws, "test": test, "train": train}  # type: ignore[dict-item]
+    return {"task": task, "workspace": ws, "test": test, "train": train}
 
 
 def hub_repos(simnet, test, train):  # type: ignore[no-untyped-def]
@@ -85,6 +86,11 @@ def hub_repos(simnet, test, train):  # type: ignore[no-untyped-def]
                                          "model.safetensors": simnet.make_safetensors(fill=0.75)})
     data = simnet.HubRepo(DATASET, {"train.jsonl": jsonl(train), "test.jsonl": jsonl(test)}, kind="dataset")
     return [base, instruct, data]
+
+
+def agent_command(*flags: str) -> list[str]:
+    """The example agent's command line inside the sandbox (flags: --honest, --pause S)."""
+    return ["/usr/bin/python3", "/workspace/agent.py", BASE, INSTRUCT, DATASET, API_KEY_ENV, *flags]
 
 
 def default_root() -> Path:

@@ -20,9 +20,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netns import enter_loopback_netns, leave_netns  # noqa: E402
 from support import BASE, Harness  # noqa: E402
 
+from tests.netns import enter_loopback_netns, leave_netns  # noqa: E402
 from tests.simnet import SimNet  # noqa: E402
 
 

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from ptaudit.report import write_reports
 from tests.report.runs import make_audit_run
-
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian package chromium (apt-get install -y chromium)")
-
-
-def _chromium(tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    profile = tmp / "profile"
-    profile.mkdir(exist_ok=True)
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--disable-component-update", "--disable-sync", "--no-first-run",
-                           f"--user-data-dir={profile}", "--window-size=1400,3000", *args, url],
-                          capture_output=True, text=True, timeout=120)
+from tests.support import chromium
 
 
 def test_chromium_renders_verdict_and_findings(tmp_path: Path) -> None:
     run = make_audit_run(tmp_path / "run", hostile=True)
     _, hp = write_reports(run)
     url = hp.resolve().as_uri()
-    dom = _chromium(tmp_path, url, "--dump-dom")
+    dom = chromium(tmp_path, url, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     text = re.sub(r"<[^>]+>", " ", dom.stdout)
     assert "FAIL" in text and "download of model Qwen/Qwen2.5-7B-Instruct (blocked)" in text
@@ -39,7 +23,7 @@ def test_chromium_renders_verdict_and_findings(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout
 
     png = tmp_path / "shot.png"
-    shot = _chromium(tmp_path, url, f"--screenshot={png}")
+    shot = chromium(tmp_path, url, f"--screenshot={png}")
     assert shot.returncode == 0, shot.stderr[-2000:]
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a blank page compresses to a few KiB
