@@ -20,7 +20,7 @@ test: setup
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	ptaudit doctor
+	ptaudit demo
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done

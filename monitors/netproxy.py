@@ -94,7 +94,7 @@ class NetProxy:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = str(ADDON.parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env, start_new_session=True)
+                                     env=env, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -145,6 +145,15 @@ class NetProxy:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started us dies (even by SIGKILL), so a
+    killed orchestrator never leaves an audit proxy running."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _listening(port: int) -> bool:

@@ -160,6 +160,9 @@ class Orchestrator:
             raise InfraError("ptaudit run needs root (runsc creates namespaces): run it with sudo")
         if not shutil.which("runsc"):
             raise InfraError("runsc (gVisor) is not installed: apt-get install -y runsc")
+        from sandbox import cleanup_stale
+
+        cleanup_stale()  # sandboxes and relays of runs whose ptaudit was killed
         ws = self.spec.workspace
         if not ws.is_dir():
             raise InputError(f"--workspace {ws}: not a directory")
@@ -233,10 +236,12 @@ class Orchestrator:
                 self._emit("ptaudit", "run.interrupted", {"count": self._interrupts})
             except ValueError:
                 pass
-        if self.sandbox is not None:
-            self.sandbox.stop("user")
-        if self._interrupts == 1 and self.sandbox is None:
-            raise KeyboardInterrupt
+        if self.sandbox is None:
+            raise KeyboardInterrupt  # still setting up: unwind; the finally path seals the run
+        if self._interrupts == 1:
+            self.sandbox.stop("user")  # polite: SIGTERM, grace, SIGKILL
+        else:
+            self.sandbox.kill_now()  # impatient: no grace, and _shutdown skips the final scans
 
     def _shutdown(self, fast: bool) -> None:
         """Reverse order; each step isolated so one failure cannot skip the others."""

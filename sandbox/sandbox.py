@@ -92,6 +92,16 @@ class Sandbox:
             if self._emit_error is not None:
                 raise SandboxError(f"event sink failed, sandbox stopped: {self._emit_error}", 3)
 
+    def kill_now(self) -> None:
+        """Skip the grace period (an operator's second Ctrl-C): SIGKILL everything inside."""
+        proc, r = self._proc, self._runsc
+        with self._lock:
+            if self._killed is None:
+                self._killed = "user"
+        if proc is not None and r is not None and proc.poll() is None:
+            self._emit("sandbox.kill", {"reason": self._killed, "signal": "KILL"})
+            r.kill(self.id, "KILL")
+
     # -- internals --------------------------------------------------------------
     def _run(self, rec: registry.Record) -> SandboxResult:
         cfg = self.cfg
