@@ -14,7 +14,7 @@ setup:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
-	-@sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_queued_events=65536 2>/dev/null || true
+	-@sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_queued_events=65536 net.unix.max_dgram_qlen=512 2>/dev/null || true
 
 test: setup
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)

@@ -1,0 +1,105 @@
+"""The monitor interface: a small class with its config model beside it.
+
+    mon = FsWatch(FsWatchConfig(workspace=ws), blobs=session.rundir.blobs)
+    mon.start(session.emit)        # emit(source, kind, data) is its only output
+    ...
+    mon.stop()
+    mon.status()                   # MonitorStatus(healthy, events, lost, detail)
+
+The orchestrator starts and stops monitors and polls ``status()``; a monitor whose
+``healthy`` turns false is treated as dead (policy ``monitors.on_failure``: fail closed).
+A monitor never raises out of its threads: a fault makes it unhealthy with the reason in
+``detail``, and loss it knows of is both counted in ``lost`` and recorded as a
+``monitor.events_lost`` event.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Emit = Callable[[str, str, dict[str, Any]], Any]
+"""``emit(source, kind, data)``: RunSession.emit, RecorderClient.emit, or a test list."""
+
+LOST_KIND = "monitor.events_lost"
+
+
+class MonitorConfig(BaseModel):
+    """Base of every monitor's config: strict (unknown keys are errors) and frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MonitorStatus(BaseModel):
+    """A monitor's own view of its health."""
+
+    model_config = ConfigDict(frozen=True)
+
+    healthy: bool = Field(description="False once the monitor can no longer guarantee its coverage.")
+    events: int = Field(description="Events emitted so far.")
+    lost: int = Field(description="Events known to be lost (-1 where the amount is unknown).")
+    detail: str = Field(default="", description="Human-readable state or the reason it is unhealthy.")
+
+
+class Monitor(ABC):
+    """Base class: counts emitted events, records faults, exposes status().
+
+    Subclasses call ``self._emit(kind, data)`` (the source is ``self.source``) and
+    ``self._fail(reason)`` when they can no longer observe what they promised to.
+    """
+
+    source: str = "ptaudit"
+    name: str = "monitor"
+    producer: str = ""  # monitor.events_lost's producer; defaults to source
+
+    def __init__(self) -> None:
+        self._emit_fn: Emit | None = None
+        self._events = 0
+        self._lost = 0
+        self._lost_unknown = False
+        self._fault: str | None = None
+        self._detail = "not started"
+        self._count_lock = threading.Lock()
+
+    @abstractmethod
+    def start(self, emit: Emit) -> None:
+        """Begin observing; returns once the monitor is live (ready before the sandbox starts)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop observing and flush what is pending; idempotent."""
+
+    def status(self) -> MonitorStatus:
+        return MonitorStatus(healthy=self._fault is None and self._emit_fn is not None,
+                             events=self._events, lost=-1 if self._lost_unknown else self._lost,
+                             detail=self._fault or self._detail)
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _emit(self, kind: str, data: dict[str, Any], source: str | None = None) -> None:
+        emit = self._emit_fn
+        if emit is None:
+            return
+        try:
+            emit(source or self.source, kind, data)
+        except Exception as exc:  # noqa: BLE001 - the recorder is gone: we are blind now
+            self._fail(f"emit({kind}) failed: {exc!r}")
+            return
+        with self._count_lock:
+            self._events += 1
+
+    def _record_lost(self, count: int, reason: str, **extra: Any) -> None:
+        """Count and record a loss; count -1 means 'unknown amount'."""
+        with self._count_lock:
+            if count < 0:
+                self._lost_unknown = True
+            else:
+                self._lost += count
+        self._emit(LOST_KIND, {"producer": self.producer or self.source, "count": count, "reason": reason, **extra})
+
+    def _fail(self, reason: str) -> None:
+        if self._fault is None:
+            self._fault = reason

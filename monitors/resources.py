@@ -1,0 +1,160 @@
+"""Resources: periodic samples of the sandbox's CPU, memory, processes and workspace size.
+
+The inside view comes from runsc (``runsc events --stats ID``: cgroup-like CPU, memory
+and pid counters of the sandbox; ``runsc ps`` as a fallback for the process count). The
+host view comes from psutil over runsc's own processes (sentry, gofer, ptrace stubs);
+host memory figures understate what the agent allocated (gVisor manages its own memory),
+so budgets are checked against the inside view.
+
+Events (source ``res``): ``res.sample`` every ``interval_s``; ``res.budget_exceeded``
+{budget, limit, value} the first time a budget is exceeded (the orchestrator decides what
+to do; the sandbox enforces its own hard caps); ``res.summary`` at stop.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import Field
+
+from sandbox.wsize import disk_usage
+
+from .base import Emit, Monitor, MonitorConfig
+
+
+class ResourcesConfig(MonitorConfig):
+    """Resource sampler settings (interval and budgets come from the policy)."""
+
+    container_id: str = Field(description="The sandbox's container id (Sandbox.id).")
+    runsc_root: Path = Field(description="runsc --root of that sandbox (Sandbox.run_dir / 'root').")
+    workspace: Path | None = Field(default=None, description="Host workspace dir to measure.")
+    interval_s: float = Field(default=5.0, gt=0, description="policy budgets.sample_interval")
+    max_processes: int | None = Field(default=None, ge=1, description="policy budgets.max_processes")
+    workspace_max: int | None = Field(default=None, ge=1, description="policy budgets.workspace_max (bytes)")
+    runsc: str = "runsc"
+
+
+class Resources(Monitor):
+    source = "res"
+    name = "resources"
+
+    def __init__(self, cfg: ResourcesConfig):
+        super().__init__()
+        self.cfg = cfg
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._exceeded: set[str] = set()
+        self.samples = 0
+        self._peak: dict[str, float] = {}
+        self._last_cpu: float | None = None
+        self._procs: dict[int, psutil.Process] = {}
+
+    def start(self, emit: Emit) -> None:
+        self._emit_fn = emit
+        self._thread = threading.Thread(target=self._loop, name="res-sampler", daemon=True)
+        self._thread.start()
+        self._detail = "sampling"
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self._emit("res.summary", {"samples": self.samples, "cpu_s": self._last_cpu,
+                                   **{f"max_{k}": v for k, v in self._peak.items()}})
+        self._detail = "stopped"
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.sample_once()
+            except Exception as exc:  # noqa: BLE001
+                self._fail(f"resource sampling failed: {exc!r}")
+                return
+            if self._stop.wait(self.cfg.interval_s):
+                return
+
+    def _runsc(self, *args: str) -> str | None:
+        try:
+            out = subprocess.run([self.cfg.runsc, "--root", str(self.cfg.runsc_root), *args],
+                                 capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    def inside(self) -> dict[str, Any]:
+        """cpu_s, mem_bytes, pids from runsc (None where unavailable: not started or gone)."""
+        cid = self.cfg.container_id
+        res: dict[str, Any] = {"cpu_s": None, "mem_bytes": None, "pids": None}
+        raw = self._runsc("events", "--stats", cid)
+        if raw:
+            try:
+                d = json.loads(raw.splitlines()[0]).get("data") or {}
+                res["cpu_s"] = round(d["cpu"]["usage"]["total"] / 1e9, 3)
+                res["mem_bytes"] = d["memory"]["usage"]["usage"]
+                res["pids"] = (d.get("pids") or {}).get("current")
+            except (ValueError, KeyError, TypeError, IndexError):
+                pass
+        if res["pids"] is None:
+            ps = self._runsc("ps", "--format", "json", cid)
+            try:
+                res["pids"] = len(json.loads(ps)) if ps else None
+            except ValueError:
+                pass
+        return res
+
+    def host(self) -> dict[str, Any]:
+        """CPU seconds and RSS of runsc's processes for this sandbox (psutil)."""
+        roots = {f"--root={self.cfg.runsc_root}", str(self.cfg.runsc_root)}
+        found: dict[int, psutil.Process] = {}
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info.get("cmdline") or []
+            if any(a in roots for a in cmd[:6]):
+                found[p.pid] = p
+        for p in list(found.values()):
+            try:
+                for c in p.children(recursive=True):
+                    found.setdefault(c.pid, c)
+            except psutil.Error:
+                pass
+        cpu = rss = 0.0
+        for p in found.values():
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    cpu += t.user + t.system
+                    rss += p.memory_info().rss
+            except psutil.Error:
+                continue
+        return {"host_cpu_s": round(cpu, 3), "host_rss_bytes": int(rss), "host_procs": len(found)}
+
+    def sample_once(self) -> dict[str, Any]:
+        t0 = time.monotonic()
+        data = {**self.inside(), **self.host()}
+        if self.cfg.workspace is not None:
+            data["workspace_bytes"], _ = disk_usage(self.cfg.workspace)
+        data["sample_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        self.samples += 1
+        if data["cpu_s"] is not None:
+            self._last_cpu = data["cpu_s"]
+        for k in ("mem_bytes", "pids", "workspace_bytes", "host_rss_bytes"):
+            v = data.get(k)
+            if isinstance(v, (int, float)):
+                self._peak[k] = max(self._peak.get(k, 0), v)
+        self._emit("res.sample", data)
+        self._check("max_processes", self.cfg.max_processes, data.get("pids"))
+        self._check("workspace_max", self.cfg.workspace_max, data.get("workspace_bytes"))
+        return data
+
+    def _check(self, budget: str, limit: int | None, value: Any) -> None:
+        if limit is None or not isinstance(value, int) or value <= limit or budget in self._exceeded:
+            return
+        self._exceeded.add(budget)
+        self._emit("res.budget_exceeded", {"budget": budget, "limit": limit, "value": value})

@@ -1,0 +1,222 @@
+"""Workspace file monitor: live events, fs.write contents, overflow recovery, reconciliation."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from monitors.fs_watch import FsWatch, FsWatchConfig, sniff
+from ptaudit.blobs import BlobStore
+from ptaudit.session import RunSession
+from ptaudit.verify import verify_run  # noqa: F401  (import check: replay side exists)
+
+from .conftest import Collector, needs_runsc, run_sandboxed
+
+_ST_HDR = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+
+
+@pytest.mark.parametrize("head,kind", [
+    (b"", "empty"),
+    (b"GGUF\x03\x00\x00\x00", "gguf"),
+    (struct.pack("<Q", len(_ST_HDR)) + _ST_HDR, "safetensors"),
+    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<HH", 16, 0) + b"archive/data.pkl", "pytorch"),
+    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<HH", 5, 0) + b"a.txt", "zip"),
+    (gzip.compress(b"x"), "gzip"),
+    (b"\x28\xb5\x2f\xfd\x00", "zstd"),
+    (b"PAR1\x15\x04", "parquet"),
+    (b"\x80\x04\x95", "pickle"),
+    (b'{"a": [1, 2]}', "json"),
+    (b'{"a": 1}\n{"a": 2}\n', "jsonl"),
+    (b"hello world\n", "text"),
+    (b"\x00\x01\x02\xff", "binary"),
+])
+def test_sniff(head: bytes, kind: str) -> None:
+    assert sniff(head) == kind
+
+
+def _watch(ws: Path, tmp: Path, **kw) -> tuple[FsWatch, Collector]:  # type: ignore[no-untyped-def]
+    col = Collector()
+    m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=kw.pop("debounce_s", 0.2), **kw),
+                blobs=BlobStore(tmp / "blobs"))
+    m.start(col)
+    return m, col
+
+
+def test_native_changes_writes_and_blobs(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "old.txt").write_text("old")
+    m, col = _watch(ws, tmp_path, store_max=1024)
+    (ws / "d").mkdir()
+    (ws / "d" / "a.json").write_text('{"k": 1}')
+    (ws / "big.bin").write_bytes(b"\x01" * 4096)       # over store_max: hashed, not stored
+    # inotify adds the watch on a new directory only after its IN_CREATE is read; a rename
+    # out of it before that shows as a create (moved_in) and a final-scan fs.missed.
+    time.sleep(0.3)
+    os.rename(ws / "d" / "a.json", ws / "b.json")
+    (ws / "old.txt").unlink()
+    os.symlink("/etc/shadow", ws / "link")
+    os.mkfifo(ws / "pipe")                              # must not block the hasher
+    time.sleep(0.8)
+    m.final_scan()
+    assert m.status().healthy and m.status().lost == 0
+    assert {"path": "d", "dir": True} in col.of("fs.create")
+    assert {"src": "d/a.json", "dest": "b.json"} in col.of("fs.move")
+    assert {"path": "old.txt"} in col.of("fs.delete")
+    writes = {d["path"]: d for d in col.of("fs.write")}
+    bj = writes.get("b.json") or writes["d/a.json"]  # written before or after the rename
+    assert bj["type"] == "json" and bj["size"] == 8 and bj["blobs"] == [bj["sha256"]]
+    assert (tmp_path / "blobs" / bj["sha256"][:2] / bj["sha256"]).read_bytes() == b'{"k": 1}'
+    assert writes["big.bin"]["size"] == 4096 and "blobs" not in writes["big.bin"]
+    assert writes["link"] == {"path": "link", "type": "symlink", "target": "/etc/shadow", "size": 11}
+    assert writes["pipe"]["type"] == "special"
+    scan = {d["path"]: d for d in col.of("fs.final_scan")}
+    assert set(scan) == {"b.json", "big.bin", "link"}
+    assert scan["b.json"]["sha256"] == bj["sha256"] and scan["link"]["sha256"] is None
+    assert col.of("fs.missed") == []
+
+
+def test_modify_is_debounced_into_one_write(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    m, col = _watch(ws, tmp_path, debounce_s=0.3)
+    with open(ws / "log.jsonl", "w") as fh:
+        for i in range(50):
+            fh.write(json.dumps({"i": i}) + "\n")
+            fh.flush()
+    time.sleep(0.8)
+    m.stop()
+    assert len(col.of("fs.modify")) == 1
+    (w,) = col.of("fs.write")
+    assert w["type"] == "jsonl" and w["size"] == (ws / "log.jsonl").stat().st_size
+
+
+def test_final_scan_reports_what_the_watch_missed(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "gone.txt").write_text("x")
+    (ws / "same.txt").write_text("s")
+    m, col = _watch(ws, tmp_path)
+    (ws / "seen.txt").write_text("1")
+    time.sleep(0.5)
+    m._stopping.set()  # the watch dies: nothing below is seen live
+    m._ino.close()  # type: ignore[union-attr]
+    for t in m._threads:
+        t.join(5)
+    (ws / "seen.txt").write_text("22")
+    (ws / "unseen.bin").write_bytes(b"\0" * 10)
+    (ws / "gone.txt").unlink()
+    counts = m.final_scan()
+    missed = {d["path"]: d["change"] for d in col.of("fs.missed")}
+    assert missed == {"unseen.bin": "created", "seen.txt": "modified", "gone.txt": "deleted"}
+    assert counts == {"files": 3, "missed": 3}
+    scan = {d["path"]: d for d in col.of("fs.final_scan")}
+    assert scan["seen.txt"]["size"] == 2 and scan["same.txt"]["size"] == 1
+
+
+def test_read_failure_rebuilds_the_watch_and_rescans(tmp_path: Path) -> None:
+    # watchdog 6.0 raises KeyError on the IN_IGNORED of a watch it already forgot;
+    # the monitor must recover (new watch + rescan + loss record), not go blind.
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    m, col = _watch(ws, tmp_path)
+    m._ino.remove_watch(os.fsencode(ws / "sub"))  # type: ignore[union-attr]
+    (ws / "sub" / "x.bin").write_bytes(b"\0" * 10)
+    time.sleep(0.5)
+    (ws / "sub" / "y.bin").write_bytes(b"\0")  # watched again after the rebuild
+    time.sleep(0.5)
+    m.final_scan()
+    assert col.of("monitor.events_lost")[0]["reason"].startswith("inotify read failed")
+    assert {"path": "sub/x.bin", "rescan": True} in col.of("fs.create")
+    assert {"path": "sub/y.bin"} in col.of("fs.create")
+    assert col.of("fs.missed") == [] and m.status().healthy
+
+
+def test_inotify_overflow_is_recorded_and_rescanned(tmp_path: Path) -> None:
+    knob = Path("/proc/sys/fs/inotify/max_queued_events")
+    if os.geteuid() != 0 or not os.access(knob, os.W_OK):
+        pytest.skip("needs root to shrink the inotify queue")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    saved = knob.read_text()
+    try:
+        knob.write_text("16")  # read at inotify_init: only our watch gets the tiny queue
+        m, col = _watch(ws, tmp_path)
+    finally:
+        knob.write_text(saved)
+    for i in range(2000):  # native burst: far faster than the reader drains 16 slots
+        (ws / f"f{i:04d}").write_bytes(b"x")
+    time.sleep(1.0)
+    m.final_scan()
+    lost = col.of("monitor.events_lost")
+    assert lost and lost[0]["producer"] == "fs" and lost[0]["count"] >= 1 and lost[0]["estimated"]
+    assert "overflow" in lost[0]["reason"]
+    assert m.overflows >= 1 and m.status().lost >= 1
+    rescanned = [d for d in col.of("fs.create") if d.get("rescan")]
+    assert len(rescanned) == sum(d["rescan_changes"] for d in lost)  # each difference is reported
+    seen = {d["path"] for d in col.of("fs.create")} | {d["path"] for d in col.of("fs.missed")}
+    assert seen >= {f"f{i:04d}" for i in range(2000)}
+    assert len(col.of("fs.final_scan")) == 2000
+
+
+@pytest.mark.runsc
+@needs_runsc
+def test_sandboxed_agent_burst_nothing_unreported(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    col = Collector()
+    m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.3), blobs=BlobStore(tmp_path / "blobs"))
+    script = ("import os\n"
+              "os.makedirs('/workspace/burst')\n"
+              "for i in range(10000):\n"
+              "    open(f'/workspace/burst/{i}', 'w').close()\n"
+              "for i in range(10000):\n"
+              "    os.unlink(f'/workspace/burst/{i}')\n"
+              "open('/workspace/a.txt', 'w').write('A')\n"
+              "os.rename('/workspace/a.txt', '/workspace/b.txt')\n"
+              "open('/workspace/c.txt', 'w').write('C')\n"
+              "os.unlink('/workspace/c.txt')\n")
+    res = run_sandboxed(tmp_path, ["python3", "-c", script], col, [m], workspace=ws)
+    assert res.exit_code == 0
+    m.final_scan()
+    assert m.status().healthy
+    created = {d["path"] for d in col.of("fs.create")}
+    deleted = {d["path"] for d in col.of("fs.delete")}
+    reconciled = {d["path"] for d in col.of("fs.missed")} | {d["path"] for d in col.of("fs.final_scan")}
+    for i in range(10000):
+        p = f"burst/{i}"
+        assert (p in created and p in deleted) or p in reconciled, p
+    assert {"src": "a.txt", "dest": "b.txt"} in col.of("fs.move")
+    assert "c.txt" in created and "c.txt" in deleted
+    assert [d["path"] for d in col.of("fs.final_scan")] == ["b.txt"]
+    b = next(d for d in col.of("fs.write") if d["path"] == "b.txt")
+    assert b["size"] == 1 and b["type"] == "text"
+
+
+@pytest.mark.runsc
+@needs_runsc
+def test_sandboxed_writes_into_a_real_run_log(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = RunSession.create(tmp_path / "run", command=["agent"])
+    m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2), blobs=s.rundir.blobs)
+    script = "open('/workspace/model.gguf','wb').write(b'GGUF' + bytes(100))"
+    run_sandboxed(tmp_path, ["python3", "-c", script], s.emit, [m], workspace=ws)
+    m.final_scan()
+    s.close(0, "agent_exit")
+    lines = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    w = next(e["data"] for e in lines if e["kind"] == "fs.write")
+    assert w["type"] == "gguf" and w["size"] == 104 and e_src(lines, "fs.write") == "fs"
+    assert s.rundir.blobs.read(w["blobs"][0])[:4] == b"GGUF"
+    from ptaudit.cli.main import main  # noqa: F401
+    from tests.support import run_ptaudit
+    assert run_ptaudit("verify", str(tmp_path / "run")).returncode == 0
+
+
+def e_src(lines: list[dict], kind: str) -> str:  # type: ignore[type-arg]
+    return next(e["source"] for e in lines if e["kind"] == kind)
