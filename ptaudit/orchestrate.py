@@ -105,6 +105,9 @@ class Orchestrator:
         self.live: Any = None
         self.reason = "agent_exit"
         self._interrupts = 0
+        self.finished = threading.Event()
+        self.runsc_flags: list[str] = []
+        self.placeholder: str | None = None
         self._lock = threading.Lock()
         self._findings: dict[str, Finding] = {}
         self.state = Path(tempfile.mkdtemp(prefix="ptaudit-run-"))
@@ -211,9 +214,11 @@ class Orchestrator:
         self.proxy = start_proxy(self)
 
     def _run_sandbox(self) -> Any:
-        from .wiring import make_sandbox
+        from .wiring import make_sandbox, start_resources, watch_monitors
 
         self.sandbox = make_sandbox(self)
+        self.monitors.append(start_resources(self))
+        watch_monitors(self)
         if self.progress:
             self.progress.start(self)
         try:
@@ -245,6 +250,7 @@ class Orchestrator:
 
     def _shutdown(self, fast: bool) -> None:
         """Reverse order; each step isolated so one failure cannot skip the others."""
+        self.finished.set()
         if self.proxy is not None:
             _safe(self.proxy.stop)
         for m in reversed(self.monitors):

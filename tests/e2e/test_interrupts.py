@@ -35,7 +35,8 @@ def _start(w: DemoWorld, tmp: Path, *cmd: str) -> tuple[subprocess.Popen[str], P
 
 def test_two_ctrl_c_leave_a_verifiable_sealed_run(demo_world: DemoWorld, tmp_path: Path) -> None:
     # The agent ignores SIGTERM, so only the second Ctrl-C's immediate kill ends it quickly.
-    p, run = _start(demo_world, tmp_path, "sh", "-c", "trap '' TERM; sleep 1000")
+    p, run = _start(demo_world, tmp_path, "/usr/bin/python3", "-c",
+                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(1000)")
     p.send_signal(signal.SIGINT)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)

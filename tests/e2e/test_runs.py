@@ -48,6 +48,26 @@ def test_violating_agent_fails_with_expected_categories(demo_world: DemoWorld, t
     assert j1.stdout == j2.stdout and json.loads(j1.stdout)["verdict"] == "fail"
 
 
+def test_every_workspace_file_is_attributed_to_the_command_that_wrote_it(demo_world: DemoWorld,
+                                                                        tmp_path: Path) -> None:
+    from ptaudit.report.attrib import ProcIndex
+
+    p, run = demo_world.run(tmp_path, *demo.agent_command("--honest"))
+    assert p.returncode == 0, p.stderr
+    idx = ProcIndex()
+    written = set()
+    for e in read_events(run / "events.jsonl"):
+        idx.feed(e.kind, e.seq, e.ts, e.data)
+        if e.kind == "fs.write":
+            written.add(e.data["path"])
+    assert {"data/train.jsonl", "train.py", "final_model/model.safetensors"} <= written
+    for path in written - {"agent.py"}:
+        proc = idx.attribute(path)
+        assert proc is not None, path
+        expect = "train.py" if path.startswith("final_model/") else "agent.py"
+        assert expect in proc.cmdline, (path, proc.cmdline)
+
+
 def test_honest_agent_passes(demo_world: DemoWorld, tmp_path: Path) -> None:
     p, run = demo_world.run(tmp_path, *demo.agent_command("--honest"))
     assert p.returncode == 0, p.stdout + p.stderr
