@@ -11,14 +11,12 @@ Whatever happens (agent exit, time limit, kill by policy, Ctrl-C, a crash in her
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import signal
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from policies.schema import Policy
 
 from .errors import InfraError, InputError
 from .events import Event
+from .report.model import verdict as report_verdict
 from .rundir import InputRef, write_jsonl
 from .session import RunSession
 from .task import Task
@@ -130,13 +129,16 @@ class Orchestrator:
         exit_status, sandbox_result = 3, None
         old_handler = signal.signal(signal.SIGINT, self._on_sigint)
         try:
-            self._start_detectors()
-            self._start_monitors()
-            self._start_proxy()
+            for step in (self._start_detectors, self._start_monitors, self._start_proxy):
+                step()
+                self._checkpoint()
             sandbox_result = self._run_sandbox()
             exit_status = 0
         except InputError:
             exit_status = 2
+            raise
+        except KeyboardInterrupt:
+            self.reason = "interrupted"
             raise
         except BaseException as exc:
             self.reason = f"error: {exc}"[:300]
@@ -146,7 +148,7 @@ class Orchestrator:
             signal.signal(signal.SIGINT, old_handler)
             self._shutdown(fast=self._interrupts > 1)
             findings = self._final_findings()
-            verdict = _verdict(findings, spec.policy.fail_on)
+            verdict = report_verdict([f.model_dump() for f in findings], spec.policy.fail_on)
             if exit_status == 0:
                 exit_status = 1 if verdict == "fail" else 0
             s.emit("ptaudit", "run.verdict", {"verdict": verdict, "findings": len(findings), "reason": self.reason,
@@ -217,6 +219,7 @@ class Orchestrator:
         from .wiring import make_sandbox, start_resources, watch_monitors
 
         self.sandbox = make_sandbox(self)
+        self._checkpoint()  # from here on Ctrl-C stops the sandbox instead
         self.monitors.append(start_resources(self))
         watch_monitors(self)
         if self.progress:
@@ -235,18 +238,23 @@ class Orchestrator:
         return result
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
+        # Runs between two bytecodes of the main thread, which may be inside the log
+        # writer: never append or raise from here. Record from a thread; stop the sandbox
+        # (thread-safe); during set-up, _checkpoint raises at the next safe point.
         self._interrupts += 1
-        if self.session and not self.session.ended:
-            try:
-                self._emit("ptaudit", "run.interrupted", {"count": self._interrupts})
-            except ValueError:
-                pass
+        n = self._interrupts
+        threading.Thread(target=lambda: _safe(lambda: self._emit("ptaudit", "run.interrupted", {"count": n})),
+                         daemon=True).start()
         if self.sandbox is None:
-            raise KeyboardInterrupt  # still setting up: unwind; the finally path seals the run
-        if self._interrupts == 1:
+            return
+        if n == 1:
             self.sandbox.stop("user")  # polite: SIGTERM, grace, SIGKILL
         else:
             self.sandbox.kill_now()  # impatient: no grace, and _shutdown skips the final scans
+
+    def _checkpoint(self) -> None:
+        if self._interrupts:
+            raise KeyboardInterrupt
 
     def _shutdown(self, fast: bool) -> None:
         """Reverse order; each step isolated so one failure cannot skip the others."""
@@ -276,10 +284,6 @@ class Orchestrator:
             return
         assert self.session is not None
         write_reports(self.session.rundir.path, self.spec.policy.fail_on)
-
-
-def _verdict(findings: list[Finding], fail_on: str) -> str:
-    return "fail" if any(severity_rank(f.severity) >= severity_rank(fail_on) for f in findings) else "pass"
 
 
 def _safe(fn: Any) -> Any:
@@ -322,8 +326,4 @@ def placeholder_token() -> str:
     return "sk-ptaudit-placeholder-" + secrets.token_hex(20)
 
 
-def json_dump(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
-__all__ = ["Orchestrator", "RunOutcome", "RunSpec", "effective_time_limit", "placeholder_token", "time"]
+__all__ = ["Orchestrator", "RunOutcome", "RunSpec", "effective_time_limit", "placeholder_token"]
