@@ -62,6 +62,7 @@ class Segment:
     chunks: Iterator[bytes]
     escaped: bool = False  # resolve JSON/Python string escapes before normalising
     offsets: bool = True  # chunk byte offsets are offsets into ``where``
+    runs: bool = True  # may hold base64/hex runs (False: column values all shorter than a run)
 
 
 def _read_capped(fh: BinaryIO, where: str, budget: Budget, first: bytes = b"") -> Iterator[bytes]:
@@ -270,37 +271,48 @@ def _arrow(fh: io.BytesIO, where: str, budget: Budget, stream: bool) -> Iterator
 
 def _columns(batch: object, where: str, n: int, budget: Budget) -> Iterator[Segment]:
     for name, col in zip(batch.schema.names, batch.columns, strict=True):  # type: ignore[attr-defined]
-        parts = list(string_buffers(col))
+        parts = list(_string_parts(col))
         if parts:
-            yield Segment(f"{where}#{name}[batch {n}]", iter(parts), offsets=False)
+            # Values are concatenated without separators, so short values (ids, labels)
+            # would read as one long base64 run; a run can only lie inside a value.
+            runs = max(longest for _, longest in parts) >= MIN_RUN
+            yield Segment(f"{where}#{name}[batch {n}]", iter([b for b, _ in parts]), offsets=False, runs=runs)
 
 
 def string_buffers(arr: object) -> Iterator[bytes]:
     """The bytes of every string value in an Arrow array, concatenated per buffer
     (zero-copy slices of the data buffer; nested lists, structs, maps, dictionaries)."""
+    for data, _ in _string_parts(arr):
+        yield data
+
+
+def _string_parts(arr: object) -> Iterator[tuple[bytes, int]]:
+    """(concatenated values, longest value's length) per string buffer of ``arr``."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.types as pt
 
     t = arr.type  # type: ignore[attr-defined]
     if pt.is_dictionary(t):
-        yield from string_buffers(arr.dictionary)  # type: ignore[attr-defined]
+        yield from _string_parts(arr.dictionary)  # type: ignore[attr-defined]
     elif pt.is_string(t) or pt.is_binary(t) or pt.is_large_string(t) or pt.is_large_binary(t):
         bufs = arr.buffers()  # type: ignore[attr-defined]
         if len(arr) == 0 or bufs[2] is None:  # type: ignore[arg-type]
             return
         offs = memoryview(bufs[1]).cast("q" if pt.is_large_string(t) or pt.is_large_binary(t) else "i")
         start, end = offs[arr.offset], offs[arr.offset + len(arr)]  # type: ignore[attr-defined, arg-type]
-        yield bytes(memoryview(bufs[2])[start:end])
+        longest = pc.max(pc.binary_length(arr)).as_py() or 0  # type: ignore[attr-defined]
+        yield bytes(memoryview(bufs[2])[start:end]), longest
     elif hasattr(pt, "is_string_view") and (pt.is_string_view(t) or pt.is_binary_view(t)):
-        yield from string_buffers(arr.cast(pa.large_string() if pt.is_string_view(t) else pa.large_binary()))  # type: ignore[attr-defined]
+        yield from _string_parts(arr.cast(pa.large_string() if pt.is_string_view(t) else pa.large_binary()))  # type: ignore[attr-defined]
     elif pt.is_list(t) or pt.is_large_list(t) or pt.is_fixed_size_list(t):
-        yield from string_buffers(arr.flatten())  # type: ignore[attr-defined]
+        yield from _string_parts(arr.flatten())  # type: ignore[attr-defined]
     elif pt.is_map(t):
-        yield from string_buffers(arr.keys)  # type: ignore[attr-defined]
-        yield from string_buffers(arr.items)  # type: ignore[attr-defined]
+        yield from _string_parts(arr.keys)  # type: ignore[attr-defined]
+        yield from _string_parts(arr.items)  # type: ignore[attr-defined]
     elif pt.is_struct(t):
         for child in arr.flatten():  # type: ignore[attr-defined]
-            yield from string_buffers(child)
+            yield from _string_parts(child)
 
 
 def python_literals(src: bytes) -> bytes:

@@ -53,10 +53,7 @@ def unescape(data: bytes) -> bytes:
         return data
     if b"\x00" not in data and _HARD_ESC.search(data) is None:
         return _WS_ESC.sub(b" ", data)  # same result as the general path below
-    d = data.replace(b"\\\\", b"\x00")
-    for e in _WS_ESCAPES:
-        if e in d:
-            d = d.replace(e, b" ")
+    d = _WS_ESC.sub(b" ", data.replace(b"\\\\", b"\x00"))  # one pass = the five replaces of _WS_ESCAPES
     if b"\\u" in d or b"\\x" in d:
         d = _UX.sub(_ux, d)
     return d.replace(b"\x00", b"\\")
@@ -71,12 +68,44 @@ def _fold(text: str) -> str:
     return text
 
 
+# Mostly-ASCII text: every step is per character except the LaTeX patterns, which are
+# ASCII-only and look no further back than their backslash, so normalising the ASCII runs
+# (fast path) and the non-ASCII runs (Unicode path) apart gives the same bytes as
+# normalising the whole; a run of bytes >= 0x80 holds whole UTF-8 sequences.
+_HIGH_TO_FF = bytes(range(128)) + b"\xff" * 128
+_DELETE_KEEP_FF = _DELETE.replace(b"\xff", b"")
+
+
 def normalize_bytes(data: bytes) -> bytes:
     """Normalise raw bytes (UTF-8, errors replaced) to the index's alphabet."""
     if data.isascii():
         if b"\\" in data:
             data = _LATEX.sub(b"", data)
         return data.translate(_LOWER, _DELETE)
+    marks = data.translate(_HIGH_TO_FF)
+    if marks.count(b"\xff") * 512 < len(data):  # a few non-ASCII characters: split them off
+        # ASCII runs (fast path, all in one pass) and runs of bytes >= 0x80 (Unicode path).
+        lows = marks.split(b"\xff")
+        ascii_runs, high_runs, pos = [lows[0]], [], len(lows[0])
+        for low in lows[1:]:
+            if ascii_runs[-1] == b"" and high_runs and len(ascii_runs) > 1:  # consecutive high bytes
+                ascii_runs.pop()
+                high_runs[-1] += data[pos:pos + 1]
+            else:
+                high_runs.append(data[pos:pos + 1])
+            ascii_runs.append(low)
+            pos += 1 + len(low)
+        # Joined on 0xff: not ASCII, so no LaTeX pattern spans it and its lookaheads see a
+        # non-letter, as beside the original run.
+        ascii_ = b"\xff".join(ascii_runs)
+        if b"\\" in ascii_:
+            ascii_ = _LATEX.sub(b"", ascii_)
+        fast = ascii_.translate(_LOWER, _DELETE_KEEP_FF).split(b"\xff")
+        out = [fast[0]]
+        for hi, lo in zip(high_runs, fast[1:], strict=True):
+            out.append(normalize_text(hi.decode("utf-8", "replace")))
+            out.append(lo)
+        return b"".join(out)
     return normalize_text(data.decode("utf-8", "replace"))
 
 

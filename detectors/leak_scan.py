@@ -9,6 +9,7 @@ the previous chunk, so an item that straddles a chunk boundary is still one matc
 from __future__ import annotations
 
 import io
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -17,7 +18,7 @@ from .leak_decode import Budget, Limits, Segment, embedded_runs, segments, worth
 from .leak_index import Hit, LeakIndex
 from .leak_norm import normalize_bytes, unescape
 
-_BLOCK = 1 << 16  # granularity of the normalised-offset -> byte-offset map
+_BLOCK = 1 << 12  # granularity of the normalised-offset -> byte-offset map
 
 
 @dataclass
@@ -41,26 +42,26 @@ class ScanResult:
 
 
 class _OffsetMap:
-    """Maps an offset in a chunk's normalised text back to a byte offset in the chunk."""
+    """Maps an offset in a chunk's normalised text back to a byte offset in the chunk.
+
+    Built lazily, block by block, only as far as the offsets asked for (the first hit of
+    each item in a source): a chunk without such a hit costs nothing."""
 
     def __init__(self, raw: bytes, escaped: bool):
         self.raw, self.escaped = raw, escaped
-        self._cum: list[int] | None = None
+        self._cum = [0]  # normalised length of raw[:i * _BLOCK], for the blocks seen so far
 
     def _norm(self, b: bytes) -> bytes:
         return normalize_bytes(unescape(b) if self.escaped else b)
 
     def byte_offset(self, pos: int) -> int:
-        if self._cum is None:
-            self._cum = [0]
-            for i in range(0, len(self.raw), _BLOCK):
-                self._cum.append(self._cum[-1] + len(self._norm(self.raw[i:i + _BLOCK])))
-        cum = self._cum
-        lo, hi = 0, len(cum) - 1
-        while hi - lo > 1:  # last block whose cumulative start <= pos
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if cum[mid] <= pos else (lo, mid)
-        block = self.raw[lo * _BLOCK:(lo + 1) * _BLOCK]
+        cum, raw = self._cum, self.raw
+        while cum[-1] <= pos and (len(cum) - 1) * _BLOCK < len(raw):
+            i = (len(cum) - 1) * _BLOCK
+            cum.append(cum[-1] + len(self._norm(raw[i:i + _BLOCK])))
+        lo = bisect_right(cum, pos) - 1  # last block whose cumulative start <= pos
+        lo = min(lo, len(cum) - 2) if len(cum) > 1 else 0
+        block = raw[lo * _BLOCK:(lo + 1) * _BLOCK]
         want = pos - cum[lo]
         a, b = 0, len(block)
         while a < b:  # smallest r with len(norm(block[:r])) > want
@@ -119,7 +120,7 @@ class Scanner:
                 for hit in idx.find(buf):
                     self._record(result, bench, hit, seg, base, omap, len(tail))
             tail = buf[-self.overlap:]
-            for off, kind, decoded in embedded_runs(raw):
+            for off, kind, decoded in embedded_runs(raw) if seg.runs else ():
                 if worth_decoding(decoded):
                     sub = f"{seg.where}@{base + off}:{kind}"
                     self._scan_segments(segments(io.BytesIO(decoded), sub, budget, depth + 1), budget, result,
