@@ -104,6 +104,7 @@ class Orchestrator:
         self.live: Any = None
         self.reason = "agent_exit"
         self._interrupts = 0
+        self._signal_threads: list[threading.Thread] = []
         self.finished = threading.Event()
         self.runsc_flags: list[str] = []
         self.placeholder: str | None = None
@@ -146,6 +147,8 @@ class Orchestrator:
             raise
         finally:
             signal.signal(signal.SIGINT, old_handler)
+            for t in list(self._signal_threads):
+                t.join(5)
             self._shutdown(fast=self._interrupts > 1)
             findings = self._final_findings()
             verdict = report_verdict([f.model_dump() for f in findings], spec.policy.fail_on)
@@ -243,8 +246,10 @@ class Orchestrator:
         # (thread-safe); during set-up, _checkpoint raises at the next safe point.
         self._interrupts += 1
         n = self._interrupts
-        threading.Thread(target=lambda: _safe(lambda: self._emit("ptaudit", "run.interrupted", {"count": n})),
-                         daemon=True).start()
+        t = threading.Thread(target=lambda: _safe(lambda: self._emit("ptaudit", "run.interrupted", {"count": n})),
+                             daemon=True)
+        t.start()
+        self._signal_threads.append(t)  # joined before the log closes: no interrupt goes unrecorded
         if self.sandbox is None:
             return
         if n == 1:

@@ -36,7 +36,12 @@ def _start(w: DemoWorld, tmp: Path, *cmd: str) -> tuple[subprocess.Popen[str], P
 def test_two_ctrl_c_leave_a_verifiable_sealed_run(demo_world: DemoWorld, tmp_path: Path) -> None:
     # The agent ignores SIGTERM, so only the second Ctrl-C's immediate kill ends it quickly.
     p, run = _start(demo_world, tmp_path, "/usr/bin/python3", "-c",
-                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(1000)")
+                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                    "open('/workspace/ready', 'w').close(); time.sleep(1000)")
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "workspace" / "ready").exists():  # TERM is ignored only from here on
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
@@ -46,7 +51,7 @@ def test_two_ctrl_c_leave_a_verifiable_sealed_run(demo_world: DemoWorld, tmp_pat
     v = run_ptaudit("verify", str(run))
     assert v.returncode == 0 and "sealed" in v.stdout
     kinds = [json.loads(line)["kind"] for line in (run / "events.jsonl").read_text().splitlines()]
-    assert kinds.count("run.interrupted") == 2 and "sandbox.exit" in kinds
+    assert kinds.count("run.interrupted") == 2 and "sandbox.exit" in kinds, (kinds, err[-2000:])
 
 
 def test_sigkill_leaves_nothing_after_next_start(demo_world: DemoWorld, tmp_path: Path) -> None:
