@@ -9,7 +9,7 @@ from importlib import import_module
 from .base import CATEGORIES, REGISTRY, SEVERITIES, Detector, DetectorContext, Finding, register
 
 # Modules that register a detector on import (the policy schema validates against them).
-_SHIPPED = ("netrules", "credentials", "api_use", "leakage")
+_SHIPPED = ("netrules", "credentials", "api_use", "leakage", "budget", "monitor_health")
 for _m in _SHIPPED:
     import_module(f"{__name__}.{_m}")
 

@@ -1,0 +1,47 @@
+"""budget: the run went over a budget the policy sets.
+
+Flags ``res.budget_exceeded`` (processes, workspace size: from the resources monitor),
+``sandbox.workspace_size`` (the sandbox's own hard cap), a time-limit kill
+(``sandbox.kill`` with reason ``time_limit``) and GPU-seconds over ``budgets.gpu_seconds``
+(``gpu.summary``). One finding per budget. Does not flag: brief excursions between two
+samples (resources are sampled every ``budgets.sample_interval``). False positives: none
+expected; a time-limit kill of an agent that simply ran long is reported as a budget
+finding, whose severity the policy decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ptaudit.events import Event
+
+from .base import Detector, Finding, register
+
+
+@register
+class BudgetDetector(Detector):
+    name = "budget"
+
+    def on_event(self, event: Event) -> Iterable[Finding]:
+        d, k = event.data, event.kind
+        hit: tuple[str, str] | None = None
+        if k == "res.budget_exceeded":
+            hit = (str(d.get("budget")), f"budget {d.get('budget')} exceeded: {d.get('value')} > {d.get('limit')}")
+        elif k == "sandbox.workspace_size":
+            hit = ("workspace_max", f"workspace grew to {d.get('bytes')} bytes, over the {d.get('limit')} byte cap")
+        elif k == "sandbox.kill" and d.get("reason") == "time_limit" and d.get("signal") == "TERM":
+            hit = ("time_limit", "the agent ran into its time limit and was stopped")
+        elif k == "gpu.summary" and self.ctx.policy is not None:
+            cap = self.ctx.policy.budgets.gpu_seconds
+            used = d.get("gpu_seconds")
+            if cap is not None and isinstance(used, int | float) and used > cap:
+                hit = ("gpu_seconds", f"{used:.0f} GPU-seconds used, budget {cap:.0f}")
+        if hit is None:
+            return
+        f = self.finding("budget", hit[0], hit[1], [{"seq": event.seq, "kind": k, **_small(d)}], ts=event.ts)
+        if f:
+            yield f
+
+
+def _small(d: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in d.items() if isinstance(v, int | float | str | bool) and k != "container_id"}
