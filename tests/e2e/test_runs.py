@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def test_violating_agent_fails_with_expected_categories(demo_world: DemoWorld, t
     assert "verdict: fail" in p.stdout
     # the instruct checkpoint was blocked inline, and the agent was told which rule did it
     assert "blocked by rule net.hf-other-models" in p.stderr
+    # not a terminal: progress and findings as plain lines, live
+    assert "finding [critical] test_set_leakage" in p.stderr and "\x1b[" not in p.stderr
     # the agent's own API got the real key; nothing under the run directory holds it
     assert demo_world.net.anthropic.keys_seen and REAL_KEY in demo_world.net.anthropic.keys_seen[-1]
     _no_real_key_under(run)
@@ -114,3 +117,19 @@ def test_bad_inputs_exit_2(demo_world: DemoWorld, tmp_path: Path) -> None:
                         "--workspace", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"), "--", "true"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "not a directory" in p.stderr
+
+
+def test_live_display_on_a_terminal(demo_world: DemoWorld, tmp_path: Path) -> None:
+    """On a terminal the progress is a rich live panel (run under a pseudo-terminal)."""
+    import shlex
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(demo_world.task), "--workspace",
+            str(demo_world.workspace(tmp_path)), "--out", str(out), "--world", str(demo_world.world), "--",
+            *demo.agent_command("--honest")]
+    p = subprocess.run(["script", "-qec", shlex.join(args), "/dev/null"], capture_output=True, text=True,
+                       timeout=240, env={**os.environ, demo.API_KEY_ENV: REAL_KEY, "COLUMNS": "120"})
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert "ptaudit run:" in p.stdout and "elapsed" in p.stdout and "network" in p.stdout
+    assert "\x1b[" in p.stdout  # drawn with terminal control sequences
+    assert json.loads((out / "manifest.json").read_text())["sealed"]
