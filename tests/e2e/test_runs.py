@@ -49,6 +49,12 @@ def test_violating_agent_fails_with_expected_categories(demo_world: DemoWorld, t
     assert r.returncode == 1 and "no difference from the recorded findings" in r.stdout
     j1, j2 = run_ptaudit("report", str(run), "--format", "json"), run_ptaudit("report", str(run), "--format", "json")
     assert j1.stdout == j2.stdout and json.loads(j1.stdout)["verdict"] == "fail"
+    har = run_ptaudit("report", str(run), "--format", "har", "--output", str(tmp_path / "flows.har"))
+    assert har.returncode == 1  # the verdict still decides the exit code
+    entries = json.loads((tmp_path / "flows.har").read_text())["log"]["entries"]
+    urls = {e["request"]["url"] for e in entries}
+    assert "https://huggingface.co/datasets/ptaudit-demo/arith/resolve/main/test.jsonl" in urls
+    assert REAL_KEY not in (tmp_path / "flows.har").read_text()
 
 
 def test_every_workspace_file_is_attributed_to_the_command_that_wrote_it(demo_world: DemoWorld,
