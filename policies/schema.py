@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from detectors.base import REGISTRY, Action, Severity
+from ptaudit.tomlfile import NestedError
 from ptaudit.units import Duration, Size
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
@@ -70,9 +71,8 @@ class Rule(Strict):
                 det.Params.model_validate(v)
             except ValidationError as exc:
                 err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                msg = f'unknown key "{where}"' if err["type"] == "extra_forbidden" else f"{where}: {err['msg']}"
-                raise ValueError(msg) from None
+                msg = f'unknown key "{err["loc"][-1]}"' if err["type"] == "extra_forbidden" else err["msg"]
+                raise NestedError(tuple(err["loc"]), msg) from None
         return v
 
 

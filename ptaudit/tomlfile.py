@@ -48,19 +48,32 @@ def load_model(path: Path, model: type[M], what: str) -> tuple[M, dict[str, Any]
         raise InputError(format_validation(path, text, data, exc, what)) from None
 
 
+class NestedError(ValueError):
+    """Raised by a validator that checks a free-form table against another model (a policy
+    rule's ``params``), so the error can name the key inside it and its line."""
+
+    def __init__(self, loc: tuple[Any, ...], msg: str):
+        super().__init__(msg)
+        self.loc = loc
+
+
 def format_validation(path: Path, text: str, data: dict[str, Any], exc: ValidationError, what: str) -> str:
     lines = []
     for err in exc.errors()[:10]:
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, NestedError):
+            loc += list(inner.loc)
         keypath = _keypath(loc, data)
         line = key_line(text, loc, data)
-        where = f" (line {line})" if line else ""
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f'unknown key "{loc[-1]}"'
         elif err["type"] == "missing":
             msg = f'missing required key "{loc[-1]}"'
             keypath = _keypath(loc[:-1], data) or "(top level)"
+            line = key_line(text, loc[:-1], data) if loc[:-1] else None  # the table that lacks it
+        where = f" (line {line})" if line else ""
         lines.append(f"{path}: {what} {keypath}: {msg}{where}" if keypath else f"{path}: {msg}{where}")
     if len(exc.errors()) > 10:
         lines.append(f"{path}: ... and {len(exc.errors()) - 10} more errors")
@@ -101,6 +114,9 @@ def key_line(text: str, loc: list[Any], data: dict[str, Any]) -> int | None:
         m = _HEADER.match(raw)
         if m:
             current = m.group(2).replace('"', "").replace(" ", "")
+            if current == (f"{target}.{key}" if target else key) and (
+                    target_index is None or counts.get(target) == target_index):
+                return lineno  # the key is a table: its header
             if m.group(1) == "[[":
                 counts[current] = counts.get(current, -1) + 1
                 current_index = counts[current]

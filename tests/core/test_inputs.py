@@ -39,6 +39,13 @@ BAD_POLICIES = [
      'rules[0] ("a").detector: unknown detector \'nope\''),
     ('version = 1\nname = "x"\n[[rules]]\nid = "Bad Id"\ndetector = "nope"\nseverity = "high"\n', 'rule id must be lower case'),
     ('version = 1\nname = "x"\nrules = 3\n', "rules: Input should be a valid list"),
+    ('version = 1\nname = "x"\n[[rules]]\nid = "a"\ndetector = "budget"\nseverity = "high"\n[[rules]]\nid = "b"\n'
+     'detector = "unauthorized_api"\nseverity = "low"\n[rules.params]\nhostz = ["x"]\n',
+     'rules[1] ("b").params.hostz: unknown key "hostz" (line 11)'),
+    ('version = 1\nname = "x"\n[[rules]]\nid = "b"\ndetector = "monitor_health"\nseverity = "high"\n[rules.params]\n'
+     'lost_severity = "huge"\n', 'rules[0] ("b").params.lost_severity: Input should be'),
+    ('version = 1\nname = "x"\n[[rules]]\nid = "b"\ndetector = "budget"\nseverity = "high"\n'
+     '[[rules.exceptions]]\nmatch = "x"\n', 'rules[0] ("b").exceptions[0]: missing required key "reason" (line 7)'),
     ('version = 1\nname = \n', "invalid TOML: Invalid value (at line 2, column 8)"),
 ]
 
