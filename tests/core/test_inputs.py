@@ -41,7 +41,7 @@ BAD_POLICIES = [
     ('version = 1\nname = "x"\nrules = 3\n', "rules: Input should be a valid list"),
     ('version = 1\nname = "x"\n[[rules]]\nid = "a"\ndetector = "budget"\nseverity = "high"\n[[rules]]\nid = "b"\n'
      'detector = "unauthorized_api"\nseverity = "low"\n[rules.params]\nhostz = ["x"]\n',
-     'rules[1] ("b").params.hostz: unknown key "hostz" (line 11)'),
+     'rules[1] ("b").params.hostz: unknown key "hostz" (line 12)'),
     ('version = 1\nname = "x"\n[[rules]]\nid = "b"\ndetector = "monitor_health"\nseverity = "high"\n[rules.params]\n'
      'lost_severity = "huge"\n', 'rules[0] ("b").params.lost_severity: Input should be'),
     ('version = 1\nname = "x"\n[[rules]]\nid = "b"\ndetector = "budget"\nseverity = "high"\n'
