@@ -1,10 +1,13 @@
 """Throughput and peak RSS of a large download: direct vs plain mitmdump vs mitmdump + ptaudit addon.
 
-    python bench/bench_net.py [--size 2GiB] [--schemes http,https]      (env PTAUDIT_BENCH_SIZE too)
+    python bench/bench_net.py [--size 2GiB] [--schemes http,https] [--key]      (env PTAUDIT_BENCH_SIZE too)
 
 All in one run, same machine, loopback only (simnet serves the bytes). The addon runs in
 world mode with a live recorder writing to a temp run directory, storing 64 MiB of each
 body and hashing all of it. Goal: the addon costs <= 20% of plain mitmdump throughput, at flat memory.
+``--key`` also configures a credential, so every response chunk is scanned for the real key
+(redaction) as in a run with an LLM API key. "proxy CPU s" is the proxy process's user+sys
+time during the download (all threads); the machine has to find it somewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitors.net_config import AddonConfig, NetworkSpec  # noqa: E402
+from monitors.net_config import AddonConfig, CredentialSpec, NetworkSpec  # noqa: E402
 from monitors.netproxy import NetProxy, _listening, free_port  # noqa: E402
 from ptaudit.recorder import Recorder  # noqa: E402
 from ptaudit.runlog import RunLogWriter  # noqa: E402
@@ -32,9 +35,11 @@ from ptaudit.units import parse_size  # noqa: E402
 from tests.simnet import SimNet  # noqa: E402
 
 
-def download(url: str, proxy: str | None, verify: str | bool, pid: int | None) -> tuple[float, int]:
-    """(MB/s, peak RSS bytes of pid) for one GET of ``url``."""
+def download(url: str, proxy: str | None, verify: str | bool, pid: int | None) -> tuple[float, int, float]:
+    """(MB/s, peak RSS bytes of pid, CPU seconds of pid) for one GET of ``url``."""
     peak, stop = [0], threading.Event()
+    proc = psutil.Process(pid) if pid else None
+    cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
 
     def sample() -> None:
         p = psutil.Process(pid) if pid else None
@@ -56,9 +61,10 @@ def download(url: str, proxy: str | None, verify: str | bool, pid: int | None) -
         for chunk in r.iter_content(1 << 20):
             got += len(chunk)
     secs = time.monotonic() - t0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0 if proc else 0.0
     stop.set()
     t.join()
-    return got / secs / 1e6, peak[0]
+    return got / secs / 1e6, peak[0], cpu
 
 
 def plain_mitmdump(confdir: Path, ca: Path | None, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -81,6 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default=os.environ.get("PTAUDIT_BENCH_SIZE", "2GiB"))
     ap.add_argument("--schemes", default="http,https")
+    ap.add_argument("--key", action="store_true", help="configure a credential: responses are scanned for the real key")
     args = ap.parse_args()
     size = parse_size(args.size)
     rows = []
@@ -92,7 +99,7 @@ def main() -> None:
             direct_url = f"{net.services['cdn-lfs.huggingface.co'].url}/bytes/{size}"
             public_url = f"{scheme}://cdn-lfs.huggingface.co/bytes/{size}"
             confdir = tmp / "conf"
-            results: dict[str, tuple[float, int]] = {}
+            results: dict[str, tuple[float, int, float]] = {}
             results["direct"] = download(direct_url, None, str(upstream_ca) if upstream_ca else False, None)
             proc, port = plain_mitmdump(confdir, upstream_ca, tmp / "plain.log")
             try:
@@ -107,9 +114,12 @@ def main() -> None:
             log = RunLogWriter(run / "events.jsonl")
             rec = Recorder(log, tmp / f"rec-{scheme}.sock")
             rec.start()
+            creds = [CredentialSpec(api_host="api.openai.com", placeholder="ptaudit-bench-placeholder",
+                                    key_env="PTAUDIT_BENCH_KEY")] if args.key else []
             cfg = AddonConfig(recorder_socket=str(tmp / f"rec-{scheme}.sock"), blob_dir=str(run / "blobs"),
-                              network=NetworkSpec(default="allow"), world=net.world_hosts)
-            proxy = NetProxy(cfg, run / "net", confdir, upstream_ca=upstream_ca).start()
+                              network=NetworkSpec(default="allow"), world=net.world_hosts, credentials=creds)
+            proxy = NetProxy(cfg, run / "net", confdir, upstream_ca=upstream_ca,
+                             env=dict(os.environ, PTAUDIT_BENCH_KEY="sk-bench-" + "5e1f" * 10)).start()
             try:
                 results["mitmdump+addon"] = download(public_url, proxy.url, str(proxy.ca_cert_path), proxy.pid)
             finally:
@@ -118,12 +128,13 @@ def main() -> None:
                 log.close()
                 net.stop()
             base = results["mitmdump"][0]
-            for name, (mbps, rss) in results.items():
-                rows.append((scheme, name, mbps, mbps / base, rss))
-    print(f"\n{size / (1 << 30):.2f} GiB download, {os.cpu_count()} CPUs")
-    print(f"{'scheme':6} {'path':15} {'MB/s':>8} {'vs mitmdump':>12} {'peak RSS MiB':>13}")
-    for scheme, name, mbps, ratio, rss in rows:
-        print(f"{scheme:6} {name:15} {mbps:8.0f} {ratio:11.2f}x {(str(rss >> 20) if rss else '-'):>13}")
+            for name, (mbps, rss, cpu) in results.items():
+                rows.append((scheme, name, mbps, mbps / base, rss, cpu))
+    print(f"\n{size / (1 << 30):.2f} GiB download, {os.cpu_count()} CPUs{', key redaction on' if args.key else ''}")
+    print(f"{'scheme':6} {'path':15} {'MB/s':>8} {'vs mitmdump':>12} {'peak RSS MiB':>13} {'proxy CPU s':>12}")
+    for scheme, name, mbps, ratio, rss, cpu in rows:
+        print(f"{scheme:6} {name:15} {mbps:8.0f} {ratio:11.2f}x {(str(rss >> 20) if rss else '-'):>13}"
+              f" {(f'{cpu:.2f}' if rss else '-'):>12}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from detectors.netrules import hub_repo, match_content_headers, match_content_ki
 from ptaudit.blobs import BlobStore
 from ptaudit.client import RecorderClient
 
-from .net_body import BodyRecorder
+from .net_body import BodyRecorder, Finder
 from .net_config import AddonConfig
 from .net_gate import Gate, Verdict, excepted, forbidden_ip
 
@@ -183,8 +183,8 @@ class NetAudit:
         recorded_headers = self.headers(req.headers)  # before the credential swap: shows the placeholder
         injected = self.credentials(flow, st) if v is None else False
         size = _length(req.headers)
-        big = size is None and "chunked" in req.headers.get("transfer-encoding", "").lower() or (
-            size is not None and size > self.cfg.stream_threshold)
+        big = bool(req.stream) or size is None and "chunked" in req.headers.get("transfer-encoding", "").lower() or (
+            size is not None and size > self.cfg.stream_threshold)  # req.stream: mitmproxy's stream_large_bodies
         if v is None:
             if (target := self.gate.target(st.host)) is not None:
                 scheme, host, port = target
@@ -224,16 +224,24 @@ class NetAudit:
         return injected
 
     def request_stream(self, flow: http.HTTPFlow, st: FlowState) -> Any:
+        rec = st.req_body
+        assert rec is not None
+        # one finder per placeholder, so a placeholder split across chunks is still seen
+        finders = [Finder(ph.encode()) for ph, _ in self.inject.values()]
+
         def fn(chunk: bytes) -> bytes:
-            self.scan_body(flow, st, chunk)
-            return st.req_body.feed(chunk, final=chunk == b"")  # type: ignore[union-attr]
+            if finders and not st.extra.get("ph_body") and any([f.feed(chunk) for f in finders]):
+                self.placeholder_in_body(flow, st)
+            return rec.feed(chunk, final=not chunk)
         return fn
 
     def scan_body(self, flow: http.HTTPFlow, st: FlowState, data: bytes) -> None:
-        for ph, _ in self.inject.values():
-            if ph.encode() in data and not st.extra.get("ph_body"):
-                st.extra["ph_body"] = True
-                self.emit("net.placeholder_seen", {"flow": flow.id, "host": st.host, "url": st.url, "where": ["body"]})
+        if not st.extra.get("ph_body") and any(ph.encode() in data for ph, _ in self.inject.values()):
+            self.placeholder_in_body(flow, st)
+
+    def placeholder_in_body(self, flow: http.HTTPFlow, st: FlowState) -> None:
+        st.extra["ph_body"] = True
+        self.emit("net.placeholder_seen", {"flow": flow.id, "host": st.host, "url": st.url, "where": ["body"]})
 
     def request(self, flow: http.HTTPFlow) -> None:
         st = flow.metadata.get("ptaudit")
@@ -266,7 +274,7 @@ class NetAudit:
                     return
         st.resp_body = BodyRecorder(self.store, self.cap(), self.secrets)  # type: ignore[arg-type]
         st.sniff_pending = bool(self.gate.content_rules)
-        if size is None or size > self.cfg.stream_threshold:
+        if resp.stream or size is None or size > self.cfg.stream_threshold:  # never let mitmproxy stream past us
             resp.stream = self.response_stream(flow, st, size)
 
     def block_in_place(self, flow: http.HTTPFlow, st: FlowState, v: Verdict) -> None:
@@ -297,7 +305,7 @@ class NetAudit:
             st.streamed = True
             if st.cut:
                 return b""
-            final = chunk == b""
+            final = not chunk
             out = rec.feed(chunk, final)
             if st.sniff_pending and (len(rec.head) >= 16 or final):
                 st.sniff_pending = False

@@ -1,31 +1,41 @@
 """Per-body recording for the addon: hash everything, store a prefix, redact the real key.
 
-``feed`` runs inside mitmproxy's event loop for every chunk that passes. Hashing and
-disk writes are handed to a worker thread through a small bounded queue: hashlib and
-file writes release the GIL, so the proxy keeps forwarding while the previous chunk is
-hashed, and the queue bound keeps memory flat (a slow disk slows the transfer instead
-of growing the heap).
+``feed`` runs inside mitmproxy's event loop for every chunk that passes (mitmproxy reads
+at most 64 KiB at a time, so a 2 GiB download is ~33,000 calls). The event loop only
+copies each chunk into a 1 MiB batch buffer (a memcpy); a worker thread hashes and
+writes whole batches. hashlib and file writes release the GIL, so the hashing runs on
+the other core while the proxy keeps forwarding, and since the worker wakes and takes
+the GIL once per MiB instead of once per chunk, it does not fight the event loop for the
+GIL. At most ``_BUFFERS`` batches are in flight: a slow disk or hash slows the transfer
+instead of growing the heap.
+
+Every byte is hashed once (sha256 of the whole body); the stored prefix's hash is the
+running hash's value at the cap, so the prefix is not hashed a second time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import queue
+import tempfile
 import threading
 from typing import Any
 
 from detectors.netrules import SNIFF_BYTES, sniff
-from ptaudit.blobs import BlobStore
+from ptaudit.blobs import BlobInfo, BlobStore
 
-_QUEUE_CHUNKS = 16
+_BATCH = 1 << 20  # bytes per hand-off to the worker
+_BUFFERS = 3  # batch buffers per body: memory bound of a streamed body
 _DONE = object()
 
 
 class Redactor:
     """Replaces a secret by a same-length mask in a chunked stream.
 
-    Same length keeps Content-Length valid. The last len(secret)-1 bytes of each chunk
-    are held back until the next chunk (or the end), so a secret split across chunks is
-    still caught.
+    Same length keeps Content-Length valid. A chunk's tail that could be the start of the
+    secret is held back until the next chunk (or the end), so a secret split across chunks
+    is still caught; any other chunk passes unchanged and uncopied (one ``in`` scan).
     """
 
     def __init__(self, secret: bytes):
@@ -33,26 +43,142 @@ class Redactor:
         self.mask = (b"[REDACTED]" + b"*" * len(secret))[: len(secret)]
         self.carry = b""
         self.count = 0
+        self._first = secret[:1]
 
     def feed(self, chunk: bytes, final: bool = False) -> bytes:
-        buf = self.carry + chunk if self.carry else bytes(chunk)
-        if self.secret in buf:
-            self.count += buf.count(self.secret)
-            buf = buf.replace(self.secret, self.mask)
-        keep = 0 if final else min(len(buf), len(self.secret) - 1)
-        self.carry = buf[len(buf) - keep:] if keep else b""
-        return buf[: len(buf) - keep]
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)
+        buf = self.carry + chunk if self.carry else chunk
+        s = self.secret
+        if s in buf:
+            self.count += buf.count(s)
+            buf = buf.replace(s, self.mask)
+        if final:
+            self.carry = b""
+            return buf
+        keep = self._partial(buf)
+        if keep:
+            self.carry = buf[len(buf) - keep:]
+            return buf[: len(buf) - keep]
+        self.carry = b""
+        return buf
+
+    def _partial(self, buf: bytes) -> int:
+        """Length of the longest tail of ``buf`` that is a proper prefix of the secret."""
+        s, first = self.secret, self._first
+        i = buf.find(first, max(0, len(buf) - len(s) + 1))
+        while i != -1:
+            if s.startswith(buf[i:]):
+                return len(buf) - i
+            i = buf.find(first, i + 1)
+        return 0
+
+
+class Finder:
+    """Whether ``needle`` occurs in a chunked stream, also across chunk boundaries."""
+
+    def __init__(self, needle: bytes):
+        self.needle = needle
+        self.tail = b""
+        self.found = False
+
+    def feed(self, chunk: bytes) -> bool:
+        if self.found or not chunk:
+            return self.found
+        n = len(self.needle) - 1
+        if self.needle in chunk or (self.tail and self.needle in self.tail + chunk[:n]):
+            self.found = True
+        elif n:
+            self.tail = (self.tail + chunk[-n:])[-n:] if len(chunk) < n else chunk[-n:]
+        return self.found
+
+
+class _Sink:
+    """sha256 of the whole stream, and the first ``cap`` bytes written to a blob.
+
+    Same result as :class:`ptaudit.blobs.BlobWriter` (same blob layout and ``BlobInfo``),
+    but the stored prefix is hashed once: its hash is the running hash taken at the cap.
+    """
+
+    def __init__(self, store: BlobStore, cap: int | None):
+        self.store = store
+        self.cap = cap
+        self._hash = hashlib.sha256()
+        self._kept: str | None = None
+        self.size = 0
+        self.stored = 0
+        store.root.mkdir(parents=True, exist_ok=True)
+        self._fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
+        self._open = True
+        self.error: OSError | None = None  # storing failed; the hash is still of every byte
+
+    def write(self, data: Any) -> None:
+        """``data``: bytes or a memoryview (hashed and written without a copy)."""
+        n = len(data)
+        self.size += n
+        if self._kept is not None:  # prefix complete: hash only
+            self._hash.update(data)
+            return
+        room = n if self.cap is None else min(n, self.cap - self.stored)
+        if room > 0:
+            part = data if room == n else data[:room]
+            try:
+                self._write_all(part)
+            except OSError as exc:  # e.g. disk full: stop storing, keep hashing everything
+                self.error, self._kept = exc, ""
+                self._hash.update(data)
+                return
+            self._hash.update(part)
+            self.stored += room
+        if self.cap is not None and self.stored >= self.cap:
+            self._kept = self._hash.hexdigest()  # hash of the stored prefix
+            if room < n:
+                self._hash.update(data[room:] if room > 0 else data)
+
+    def _write_all(self, data: Any) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def close(self) -> BlobInfo:
+        if not self._open:
+            raise ValueError("blob writer already closed")
+        self._open = False
+        os.close(self._fd)
+        sha = self._hash.hexdigest()
+        if self.error is not None or (self.stored == 0 and self.size > 0):
+            os.unlink(self._tmp)
+            return BlobInfo(sha, self.size, None, 0)
+        kept = self._kept or sha
+        dest = self.store.path(kept)
+        if dest.exists():
+            os.unlink(self._tmp)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, dest)
+        return BlobInfo(sha, self.size, kept, self.stored)
+
+    def abort(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+            os.unlink(self._tmp)
 
 
 class BodyRecorder:
     """Records one request or response body. ``feed`` returns the bytes to forward."""
 
     def __init__(self, store: BlobStore, cap: int, secrets: list[bytes] | None = None, threaded: bool = True):
-        self._writer = store.writer(cap)
+        self._sink = _Sink(store, cap)
         self._redactors = [Redactor(s) for s in secrets or [] if s]
         self.head = b""
+        self._need_head = SNIFF_BYTES > 0
         self._threaded = threaded
+        self._buf: bytearray | None = None
+        self._pos = 0
+        self._allocated = 0
         self._q: queue.Queue[Any] | None = None
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.finished: dict[str, Any] | None = None
@@ -60,28 +186,88 @@ class BodyRecorder:
     def feed(self, chunk: bytes, final: bool = False) -> bytes:
         for r in self._redactors:
             chunk = r.feed(chunk, final)
-        if len(self.head) < SNIFF_BYTES and chunk:
-            self.head += bytes(chunk[: SNIFF_BYTES - len(self.head)])
         if chunk:
+            if self._need_head:
+                self.head += bytes(chunk[: SNIFF_BYTES - len(self.head)])
+                self._need_head = len(self.head) < SNIFF_BYTES
             if self._threaded:
-                if self._q is None:
-                    self._q = queue.Queue(_QUEUE_CHUNKS)
-                    self._thread = threading.Thread(target=self._work, name="net-body", daemon=True)
-                    self._thread.start()
-                self._q.put(chunk)
+                self._push(chunk)
             else:
-                self._writer.write(chunk)
+                self._sink.write(chunk)
         return chunk
 
+    # -- event-loop side: batch chunks, hand whole batches to the worker ----------------
+    def _push(self, chunk: bytes) -> None:
+        n, pos = len(chunk), self._pos
+        if pos == 0 and n >= _BATCH and type(chunk) is bytes:
+            self._send(chunk)  # immutable and big already: no copy
+            return
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = self._take()
+        if pos + n < _BATCH:
+            buf[pos:pos + n] = chunk
+            self._pos = pos + n
+            return
+        view, off = memoryview(chunk), 0
+        while n - off >= _BATCH - pos:
+            take = _BATCH - pos
+            buf[pos:] = view[off:off + take]
+            off += take
+            self._send((buf, _BATCH))
+            buf = self._buf = self._take()
+            pos = 0
+        rest = n - off
+        buf[:rest] = view[off:]
+        self._pos = rest
+        view.release()
+
+    def _take(self) -> bytearray:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._allocated < _BUFFERS:
+                self._allocated += 1
+                return bytearray(_BATCH)
+            return self._free.get()  # all batches in flight: wait for the worker (backpressure)
+
+    def _send(self, item: Any) -> None:
+        if self._q is None:
+            self._q = queue.Queue(_BUFFERS + 1)
+            self._thread = threading.Thread(target=self._work, name="net-body", daemon=True)
+            self._thread.start()
+        self._q.put(item)
+
+    def _flush(self) -> None:
+        if self._pos and self._buf is not None:
+            self._send((self._buf, self._pos))
+            self._buf, self._pos = None, 0
+
+    # -- worker ------------------------------------------------------------------------
     def _work(self) -> None:
         assert self._q is not None
-        while (chunk := self._q.get()) is not _DONE:
-            if self._error is None:
-                try:
-                    self._writer.write(chunk)
-                except BaseException as exc:  # noqa: BLE001 - reported by finish()
-                    self._error = exc
+        while (item := self._q.get()) is not _DONE:
+            if type(item) is tuple:
+                buf, n = item
+                if self._error is None:
+                    with memoryview(buf) as view, view[:n] as part:
+                        self._write(part)
+                self._free.put(buf)
+            elif self._error is None:
+                self._write(item)
 
+    def _write(self, data: Any) -> None:
+        try:
+            self._sink.write(data)
+        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+            self._error = exc
+
+    def _stop(self) -> None:
+        if self._q is not None and self._thread is not None:
+            self._q.put(_DONE)
+            self._thread.join()
+
+    # -- end -----------------------------------------------------------------------------
     def feed_all(self, data: bytes) -> bytes:
         """A whole buffered body at once (no thread)."""
         self._threaded = False
@@ -91,23 +277,21 @@ class BodyRecorder:
         """Flush, close the blob and describe it (event fields). Idempotent."""
         if self.finished is not None:
             return self.finished
-        if self._q is not None and self._thread is not None:
-            self._q.put(_DONE)
-            self._thread.join()
-        info = self._writer.close()
+        self._flush()
+        self._stop()
+        info = self._sink.close()
         self.finished = {
             "size": info.size, "sha256": info.sha256, "blob": info.blob, "stored": info.stored,
             "truncated": info.truncated, "sniff": sniff(self.head), "complete": complete,
             "redacted": sum(r.count for r in self._redactors),
         }
-        if self._error is not None:
-            self.finished["store_error"] = repr(self._error)
+        if (err := self._error or self._sink.error) is not None:
+            self.finished["store_error"] = repr(err)
         return self.finished
 
     def abort(self) -> None:
         if self.finished is None:
-            if self._q is not None and self._thread is not None:
-                self._q.put(_DONE)
-                self._thread.join()
-            self._writer.abort()
+            self._buf, self._pos = None, 0
+            self._stop()
+            self._sink.abort()
             self.finished = {"aborted": True}

@@ -40,7 +40,7 @@ class NetProxy:
 
     def __init__(self, config: AddonConfig, workdir: Path, confdir: Path, upstream_ca: Path | None = None,
                  port: int | None = None, env: dict[str, str] | None = None, extra_options: dict[str, str] | None = None,
-                 stream_large_bodies: str = "1m", start_timeout: float = 30.0):
+                 stream_large_bodies: str | None = None, start_timeout: float = 30.0):
         self.config = config
         self.workdir = Path(workdir)
         self.confdir = Path(confdir)
@@ -48,7 +48,10 @@ class NetProxy:
         self.port = port or free_port()
         self.env = env
         self.extra_options = extra_options or {}
-        self.stream_large_bodies = stream_large_bodies
+        # mitmproxy must stream exactly the bodies the addon streams (config.stream_threshold):
+        # a body mitmproxy streams without the addon's stream function would go unrecorded,
+        # and one it buffers would sit whole in memory.
+        self.stream_large_bodies = stream_large_bodies or str(config.stream_threshold)
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self._stopping = False

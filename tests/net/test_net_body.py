@@ -83,6 +83,16 @@ def test_finder_across_chunks(cut: int) -> None:
     assert [f.feed(p) for p in pieces][-1] and not any(Finder(ph).feed(p) for p in pieces[:-1])
 
 
+@pytest.fixture
+def paste(simnet: SimNet) -> Iterator[SimNet]:
+    """simnet is shared by the package: leave the paste site as found (other tests expect it empty)."""
+    before = dict(simnet.paste.pastes)
+    yield simnet
+    simnet.paste.pastes.clear()
+    simnet.paste.pastes.update(before)
+    simnet.services["pastebin.com"].requests.clear()
+
+
 def _session(proxy) -> requests.Session:
     s = requests.Session()
     s.trust_env = False
@@ -91,7 +101,8 @@ def _session(proxy) -> requests.Session:
     return s
 
 
-def test_streamed_request_placeholder_split_across_chunks(harness: Harness, simnet: SimNet) -> None:
+def test_streamed_request_placeholder_split_across_chunks(harness: Harness, paste: SimNet) -> None:
+    simnet = paste
     p = harness.proxy(harness.config(simnet.world_hosts))
     ph = PLACEHOLDER.encode()
 
@@ -110,7 +121,8 @@ def test_streamed_request_placeholder_split_across_chunks(harness: Harness, simn
     assert simnet.paste.pastes[r.json()["id"]] == sent
 
 
-def test_streamed_response_masks_echoed_key_everywhere(harness: Harness, simnet: SimNet) -> None:
+def test_streamed_response_masks_echoed_key_everywhere(harness: Harness, paste: SimNet) -> None:
+    simnet = paste
     key = REAL_KEY.encode()
     data = (b"\x00" * 700_000 + key) * 5 + b"end"  # 3.5 MB: streamed, key at several chunk offsets
     simnet.paste.pastes["echo"] = data
