@@ -15,15 +15,12 @@ running hash's value at the cap, so the prefix is not hashed a second time.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import queue
-import tempfile
 import threading
 from typing import Any
 
 from detectors.netrules import SNIFF_BYTES, sniff
-from ptaudit.blobs import BlobInfo, BlobStore
+from ptaudit.blobs import BlobStore
 
 _BATCH = 1 << 20  # bytes per hand-off to the worker
 _BUFFERS = 3  # batch buffers per body: memory bound of a streamed body
@@ -93,83 +90,11 @@ class Finder:
         return self.found
 
 
-class _Sink:
-    """sha256 of the whole stream, and the first ``cap`` bytes written to a blob.
-
-    Same result as :class:`ptaudit.blobs.BlobWriter` (same blob layout and ``BlobInfo``),
-    but the stored prefix is hashed once: its hash is the running hash taken at the cap.
-    """
-
-    def __init__(self, store: BlobStore, cap: int | None):
-        self.store = store
-        self.cap = cap
-        self._hash = hashlib.sha256()
-        self._kept: str | None = None
-        self.size = 0
-        self.stored = 0
-        store.root.mkdir(parents=True, exist_ok=True)
-        self._fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
-        self._open = True
-        self.error: OSError | None = None  # storing failed; the hash is still of every byte
-
-    def write(self, data: Any) -> None:
-        """``data``: bytes or a memoryview (hashed and written without a copy)."""
-        n = len(data)
-        self.size += n
-        if self._kept is not None:  # prefix complete: hash only
-            self._hash.update(data)
-            return
-        room = n if self.cap is None else min(n, self.cap - self.stored)
-        if room > 0:
-            part = data if room == n else data[:room]
-            try:
-                self._write_all(part)
-            except OSError as exc:  # e.g. disk full: stop storing, keep hashing everything
-                self.error, self._kept = exc, ""
-                self._hash.update(data)
-                return
-            self._hash.update(part)
-            self.stored += room
-        if self.cap is not None and self.stored >= self.cap:
-            self._kept = self._hash.hexdigest()  # hash of the stored prefix
-            if room < n:
-                self._hash.update(data[room:] if room > 0 else data)
-
-    def _write_all(self, data: Any) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-
-    def close(self) -> BlobInfo:
-        if not self._open:
-            raise ValueError("blob writer already closed")
-        self._open = False
-        os.close(self._fd)
-        sha = self._hash.hexdigest()
-        if self.error is not None or (self.stored == 0 and self.size > 0):
-            os.unlink(self._tmp)
-            return BlobInfo(sha, self.size, None, 0)
-        kept = self._kept or sha
-        dest = self.store.path(kept)
-        if dest.exists():
-            os.unlink(self._tmp)
-        else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._tmp, dest)
-        return BlobInfo(sha, self.size, kept, self.stored)
-
-    def abort(self) -> None:
-        if self._open:
-            self._open = False
-            os.close(self._fd)
-            os.unlink(self._tmp)
-
-
 class BodyRecorder:
     """Records one request or response body. ``feed`` returns the bytes to forward."""
 
     def __init__(self, store: BlobStore, cap: int, secrets: list[bytes] | None = None, threaded: bool = True):
-        self._sink = _Sink(store, cap)
+        self._sink = store.writer(cap)
         self._redactors = [Redactor(s) for s in secrets or [] if s]
         self.head = b""
         self._need_head = SNIFF_BYTES > 0

@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 @dataclass(frozen=True)
@@ -65,41 +65,64 @@ class BlobStore:
 
 
 class BlobWriter:
-    """Hashes every chunk; spills what it keeps to a temp file so memory stays flat."""
+    """sha256 of the whole stream, and the first ``cap`` bytes written to a blob.
+
+    Memory stays flat (what is kept goes straight to a temp file), and each byte is hashed
+    once: the stored prefix's hash is the running hash taken at the cap. If storing fails
+    (disk full), the writer keeps hashing, so ``sha256`` still covers every byte; ``error``
+    says why nothing was stored.
+    """
 
     def __init__(self, store: BlobStore, cap: int | None):
         self.store = store
         self.cap = cap
-        self._whole = hashlib.sha256()
-        self._kept = hashlib.sha256()
+        self._hash = hashlib.sha256()
+        self._kept: str | None = None
         self.size = 0
         self.stored = 0
         store.root.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
-        self._fh: BinaryIO | None = os.fdopen(fd, "wb")
+        self._fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
+        self._open = True
+        self.error: OSError | None = None  # storing failed; the hash is still of every byte
 
-    def write(self, chunk: bytes) -> None:
-        self._whole.update(chunk)
-        self.size += len(chunk)
-        if self._fh is None:
+    def write(self, data: Any) -> None:
+        """``data``: bytes or a memoryview (hashed and written without a copy)."""
+        n = len(data)
+        self.size += n
+        if self._kept is not None:  # prefix complete: hash only
+            self._hash.update(data)
             return
-        room = len(chunk) if self.cap is None else max(0, self.cap - self.stored)
-        if room:
-            part = chunk[:room]
-            self._fh.write(part)
-            self._kept.update(part)
-            self.stored += len(part)
+        room = n if self.cap is None else min(n, self.cap - self.stored)
+        if room > 0:
+            part = data if room == n else data[:room]
+            try:
+                self._write_all(part)
+            except OSError as exc:  # e.g. disk full: stop storing, keep hashing everything
+                self.error, self._kept = exc, ""
+                self._hash.update(data)
+                return
+            self._hash.update(part)
+            self.stored += room
+        if self.cap is not None and self.stored >= self.cap:
+            self._kept = self._hash.hexdigest()  # hash of the stored prefix
+            if room < n:
+                self._hash.update(data[room:] if room > 0 else data)
+
+    def _write_all(self, data: Any) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
 
     def close(self) -> BlobInfo:
-        if self._fh is None:
+        if not self._open:
             raise ValueError("blob writer already closed")
-        self._fh.close()
-        self._fh = None
-        sha = self._whole.hexdigest()
-        if self.stored == 0 and self.size > 0:
+        self._open = False
+        os.close(self._fd)
+        sha = self._hash.hexdigest()
+        if self.error is not None or (self.stored == 0 and self.size > 0):
             os.unlink(self._tmp)
             return BlobInfo(sha, self.size, None, 0)
-        kept = self._kept.hexdigest()
+        kept = self._kept or sha
         dest = self.store.path(kept)
         if dest.exists():
             os.unlink(self._tmp)
@@ -109,9 +132,9 @@ class BlobWriter:
         return BlobInfo(sha, self.size, kept, self.stored)
 
     def abort(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._open:
+            self._open = False
+            os.close(self._fd)
             os.unlink(self._tmp)
 
 

@@ -141,18 +141,18 @@ def test_streamed_response_masks_echoed_key_everywhere(harness: Harness, paste: 
 
 
 def test_store_failure_still_hashes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitors import net_body
+    from ptaudit.blobs import BlobWriter
 
     calls = [0]
-    real = net_body._Sink._write_all
+    real = BlobWriter._write_all
 
-    def flaky(self: net_body._Sink, data: bytes) -> None:
+    def flaky(self: BlobWriter, data: bytes) -> None:
         calls[0] += 1
         if calls[0] > 1:
             raise OSError(28, "No space left on device")
         real(self, data)
 
-    monkeypatch.setattr(net_body._Sink, "_write_all", flaky)
+    monkeypatch.setattr(BlobWriter, "_write_all", flaky)
     data = random.Random(7).randbytes(5 * _BATCH + 11)
     rec = BodyRecorder(BlobStore(tmp_path), 64 << 20)
     for o in range(0, len(data), 65535):
