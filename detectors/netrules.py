@@ -13,7 +13,6 @@ extra rules to read a policy.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -24,12 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.base import Category, Detector, DetectorContext, Finding, register
 from ptaudit.events import Event
+from ptaudit.sniff import WEIGHT_KINDS
 
 # Sniffed types that mean "model weights" (the default of ContentParams.kinds).
-WEIGHT_KINDS = ("safetensors", "gguf", "pytorch-zip", "pickle", "numpy", "hdf5")
 # File name endings that announce weights before a byte arrives (response-headers stage).
 WEIGHT_EXTENSIONS = (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".npz", ".h5", ".onnx")
-SNIFF_BYTES = 64  # how many leading bytes sniff() needs at most
 
 
 # -- hosts ----------------------------------------------------------------------------
@@ -187,37 +185,6 @@ def match_content_kind(rule_id: str, params: ContentParams, url: str, kind: str 
     if size is not None and size < params.min_bytes:
         return None
     return RuleMatch(rule_id, f"response body is {kind} (rule {rule_id})", url)
-
-
-def sniff(head: bytes) -> str | None:
-    """Magic-byte type of a body from its first bytes (SNIFF_BYTES are enough)."""
-    if len(head) >= 10:
-        (n,) = struct.unpack("<Q", head[:8])
-        if 2 <= n < (100 << 20) and head[8:9] == b"{" and head[9:10] in (b'"', b"}"):
-            return "safetensors"
-    if head.startswith(b"GGUF"):
-        return "gguf"
-    if head.startswith(b"PK\x03\x04"):
-        # torch.save writes a zip whose first member is "<archive>/data.pkl" or ".../version".
-        name_len = int.from_bytes(head[26:28], "little") if len(head) >= 30 else 0
-        name = head[30:30 + name_len]
-        return "pytorch-zip" if name.endswith((b"data.pkl", b"/version", b"/byteorder", b"/.format_version")) else "zip"
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    text = head.lstrip()[:16].lower()
-    if text.startswith((b"{", b"[")):
-        return "json"
-    if text.startswith((b"<!doctype html", b"<html")):
-        return "html"
-    return None
-
-
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"), (b"PAR1", "parquet"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x93NUMPY", "numpy"),
-    (b"\x89HDF", "hdf5"), (b"\x80\x02", "pickle"), (b"\x80\x04", "pickle"), (b"\x80\x05", "pickle"),
-    (b"\x89PNG", "png"), (b"%PDF", "pdf"), (b"\x7fELF", "elf"), (b"BZh", "bzip2"), (b"\xfd7zXZ", "xz"),
-)
 
 
 # -- detectors (replay and live findings) ------------------------------------------------------

@@ -38,6 +38,7 @@ from watchdog.observers import inotify_c
 from watchdog.observers.inotify_c import Inotify, InotifyConstants, InotifyEvent
 
 from ptaudit.blobs import BlobStore
+from ptaudit.sniff import sniff
 
 from .base import Emit, Monitor, MonitorConfig
 
@@ -71,50 +72,6 @@ def _install_overflow_hook() -> bool:
 
 
 _HOOKED = _install_overflow_hook()
-
-
-# -- content sniffing ---------------------------------------------------------------------
-def sniff(head: bytes) -> str:
-    """Type of a file from its first bytes: safetensors, gguf, pytorch, zip, gzip, zstd,
-    parquet, pickle, json, jsonl, text, binary or empty."""
-    if not head:
-        return "empty"
-    if head[:4] == b"GGUF":
-        return "gguf"
-    if head[:4] == b"PAR1":
-        return "parquet"
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    if head[:4] == b"PK\x03\x04":
-        # torch.save writes a zip whose first member is "<archive>/data.pkl"
-        if len(head) >= 30:
-            n = struct.unpack_from("<H", head, 26)[0]
-            if head[30:30 + n].endswith(b"data.pkl"):
-                return "pytorch"
-        return "zip"
-    if len(head) >= 10 and head[8:10] in (b'{"', b"{ ", b"{}"):
-        n = struct.unpack_from("<Q", head)[0]
-        if 2 <= n < 100 << 20:
-            return "safetensors"
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return "pickle"
-    if b"\x00" in head:
-        return "binary"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the chunk end
-            return "binary"
-        text = head[:exc.start].decode("utf-8")
-    s = text.lstrip()
-    if s[:1] in ("{", "["):
-        lines = [ln for ln in s.splitlines() if ln.strip()]
-        if len(lines) >= 2 and all(ln.lstrip()[:1] in ("{", "[") for ln in lines[:-1][:8]):
-            return "jsonl"
-        return "json"
-    return "text"
 
 
 @dataclass

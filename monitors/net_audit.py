@@ -24,9 +24,10 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.proxy import server_hooks
 
-from detectors.netrules import hub_repo, match_content_headers, match_content_kind, sniff
+from detectors.netrules import hub_repo, match_content_headers, match_content_kind
 from ptaudit.blobs import BlobStore
 from ptaudit.client import RecorderClient
+from ptaudit.sniff import sniff
 
 from .net_body import BodyRecorder, Finder
 from .net_config import AddonConfig

@@ -19,8 +19,8 @@ import queue
 import threading
 from typing import Any
 
-from detectors.netrules import SNIFF_BYTES, sniff
 from ptaudit.blobs import BlobStore
+from ptaudit.sniff import SNIFF_BYTES, sniff
 
 _BATCH = 1 << 20  # bytes per hand-off to the worker
 _BUFFERS = 3  # batch buffers per body: memory bound of a streamed body

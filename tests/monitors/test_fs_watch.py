@@ -1,16 +1,14 @@
 """Workspace file monitor: live events, fs.write contents, overflow recovery, reconciliation."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import struct
 import time
 from pathlib import Path
 
 import pytest
 
-from monitors.fs_watch import FsWatch, FsWatchConfig, sniff
+from monitors.fs_watch import FsWatch, FsWatchConfig
 from ptaudit.blobs import BlobStore
 from ptaudit.session import RunSession
 from ptaudit.verify import verify_run  # noqa: F401  (import check: replay side exists)
@@ -18,25 +16,6 @@ from ptaudit.verify import verify_run  # noqa: F401  (import check: replay side 
 from .conftest import Collector, needs_runsc, run_sandboxed
 
 _ST_HDR = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
-
-
-@pytest.mark.parametrize("head,kind", [
-    (b"", "empty"),
-    (b"GGUF\x03\x00\x00\x00", "gguf"),
-    (struct.pack("<Q", len(_ST_HDR)) + _ST_HDR, "safetensors"),
-    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<HH", 16, 0) + b"archive/data.pkl", "pytorch"),
-    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<HH", 5, 0) + b"a.txt", "zip"),
-    (gzip.compress(b"x"), "gzip"),
-    (b"\x28\xb5\x2f\xfd\x00", "zstd"),
-    (b"PAR1\x15\x04", "parquet"),
-    (b"\x80\x04\x95", "pickle"),
-    (b'{"a": [1, 2]}', "json"),
-    (b'{"a": 1}\n{"a": 2}\n', "jsonl"),
-    (b"hello world\n", "text"),
-    (b"\x00\x01\x02\xff", "binary"),
-])
-def test_sniff(head: bytes, kind: str) -> None:
-    assert sniff(head) == kind
 
 
 def _watch(ws: Path, tmp: Path, **kw) -> tuple[FsWatch, Collector]:  # type: ignore[no-untyped-def]

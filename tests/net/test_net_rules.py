@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 from detectors.netrules import (
@@ -14,10 +12,8 @@ from detectors.netrules import (
     match_content_headers,
     match_content_kind,
     match_url,
-    sniff,
 )
 from monitors.net_body import Redactor
-from tests.simnet import make_parquet, make_safetensors
 
 
 @pytest.mark.parametrize("host,allowed,rule", [
@@ -74,17 +70,6 @@ def test_content_rules() -> None:
     assert match_content_headers("r", p, "https://x.org/m.gguf", {}, 100)
     assert match_content_headers("r", p, "https://x.org/dl", {"content-disposition": 'attachment; filename="a.pt"'}, 100)
     assert match_content_headers("r", p, "https://x.org/readme.md", {}, 100) is None
-
-
-@pytest.mark.parametrize("data,kind", [
-    (make_safetensors(), "safetensors"), (b"GGUF\x03\x00", "gguf"), (make_parquet([{"a": 1}]), "parquet"),
-    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<H", 16) + b"\0\0" + b"archive/data.pkl", "pytorch-zip"),
-    (b"PK\x03\x04" + b"\0" * 22 + struct.pack("<H", 9) + b"\0\0" + b"README.md", "zip"),
-    (b"\x1f\x8b\x08\x00", "gzip"), (b'  {"a": 1}', "json"), (b"<!DOCTYPE html><html>", "html"),
-    (b"\x80\x02}q\x00", "pickle"), (b"hello", None),
-])
-def test_sniff(data: bytes, kind: str | None) -> None:
-    assert sniff(data[:64]) == kind
 
 
 @pytest.mark.parametrize("chunks", [[b"xx SECRETKEY yy"], [b"xx SECR", b"ETKEY yy"], [b"S", b"ECRETKE", b"Y", b""]])
