@@ -99,14 +99,14 @@ class Relay:
         os.chmod(self.socket_path, 0o666)
         lst.listen(128)
         self._listener = lst
-        self._thread = threading.Thread(target=self._accept, name="relay", daemon=True)
+        self._thread = threading.Thread(target=self._accept, args=(lst,), name="relay", daemon=True)
         self._thread.start()
 
-    def _accept(self) -> None:
-        assert self._listener is not None
+    def _accept(self, listener: socket.socket) -> None:
+        # The listener is passed in: stop() may clear self._listener while we wait here.
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return  # listener closed by stop()
             self.connections += 1
