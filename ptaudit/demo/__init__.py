@@ -90,7 +90,7 @@ def hub_repos(simnet, test, train):  # type: ignore[no-untyped-def]
 
 def agent_command(*flags: str) -> list[str]:
     """The example agent's command line inside the sandbox (flags: --honest, --pause S)."""
-    return ["/usr/bin/python3", "/workspace/agent.py", BASE, INSTRUCT, DATASET, API_KEY_ENV, *flags]
+    return ["/usr/bin/python3", "-u", "/workspace/agent.py", BASE, INSTRUCT, DATASET, API_KEY_ENV, *flags]
 
 
 def default_root() -> Path:
