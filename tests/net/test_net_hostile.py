@@ -20,7 +20,7 @@ def proxy(harness: Harness, simnet: SimNet):
     return harness.proxy(harness.config(simnet.world_hosts))
 
 
-def _session(p) -> requests.Session:  # noqa: ANN001
+def _session(p) -> requests.Session:
     s = requests.Session()
     s.trust_env = False
     s.proxies = {"http": p.url, "https": p.url}
@@ -28,13 +28,13 @@ def _session(p) -> requests.Session:  # noqa: ANN001
     return s
 
 
-def _still_serving(p) -> None:  # noqa: ANN001
+def _still_serving(p) -> None:
     t = time.monotonic()
     r = _session(p).get("https://huggingface.co/api/models/Org/Base", timeout=10)
     assert r.status_code == 200 and time.monotonic() - t < 5
 
 
-def test_huge_headers_are_refused_and_recorded(harness: Harness, proxy) -> None:  # noqa: ANN001
+def test_huge_headers_are_refused_and_recorded(harness: Harness, proxy) -> None:
     r = _session(proxy).get("https://huggingface.co/api/models/Org/Base", timeout=20,
                             headers={f"X-Pad-{i}": "y" * 1000 for i in range(200)})  # ~200 KB of headers
     assert r.status_code == 431 and "network.max_header_bytes" in r.text
@@ -43,7 +43,7 @@ def test_huge_headers_are_refused_and_recorded(harness: Harness, proxy) -> None:
     _still_serving(proxy)
 
 
-def test_malformed_http_does_not_hurt_the_proxy(harness: Harness, proxy) -> None:  # noqa: ANN001
+def test_malformed_http_does_not_hurt_the_proxy(harness: Harness, proxy) -> None:
     for garbage in (b"\x16\x03\x01garbage-not-http\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\nHost: \x00\r\n\r\n",
                     b"POST http://huggingface.co/x HTTP/1.1\r\nContent-Length: -5\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as c:
@@ -58,7 +58,7 @@ def test_malformed_http_does_not_hurt_the_proxy(harness: Harness, proxy) -> None
     _still_serving(proxy)
 
 
-def test_endless_upload_streams_with_flat_memory(harness: Harness, proxy, simnet: SimNet) -> None:  # noqa: ANN001
+def test_endless_upload_streams_with_flat_memory(harness: Harness, proxy, simnet: SimNet) -> None:
     """A chunked upload that never ends (here: 600 MB, then the client gives up) is streamed,
     hashed and capped, not buffered."""
     mitm = psutil.Process(proxy.pid)
@@ -90,7 +90,7 @@ def test_endless_upload_streams_with_flat_memory(harness: Harness, proxy, simnet
     _still_serving(proxy)
 
 
-def test_slowloris_does_not_starve_other_clients(harness: Harness, proxy) -> None:  # noqa: ANN001
+def test_slowloris_does_not_starve_other_clients(harness: Harness, proxy) -> None:
     slow = []
     for _ in range(64):
         c = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
