@@ -62,3 +62,13 @@ def harness(tmp_path: Path, confdir: Path) -> Iterator[Harness]:
     h = Harness(tmp_path, confdir)
     yield h
     h.close()
+
+
+@pytest.fixture
+def paste(simnet: SimNet) -> Iterator[SimNet]:
+    """simnet is shared by the package: leave the paste site as found (other tests expect it empty)."""
+    before = dict(simnet.paste.pastes)
+    yield simnet
+    simnet.paste.pastes.clear()
+    simnet.paste.pastes.update(before)
+    simnet.services["pastebin.com"].requests.clear()

@@ -83,16 +83,6 @@ def test_finder_across_chunks(cut: int) -> None:
     assert [f.feed(p) for p in pieces][-1] and not any(Finder(ph).feed(p) for p in pieces[:-1])
 
 
-@pytest.fixture
-def paste(simnet: SimNet) -> Iterator[SimNet]:
-    """simnet is shared by the package: leave the paste site as found (other tests expect it empty)."""
-    before = dict(simnet.paste.pastes)
-    yield simnet
-    simnet.paste.pastes.clear()
-    simnet.paste.pastes.update(before)
-    simnet.services["pastebin.com"].requests.clear()
-
-
 def _session(proxy) -> requests.Session:
     s = requests.Session()
     s.trust_env = False
