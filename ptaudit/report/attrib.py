@@ -6,8 +6,9 @@ file monitor see the workspace under different prefixes, a path that ends with i
 (``/workspace/out/a.bin`` vs ``out/a.bin``). Known gaps: a file written through a
 descriptor inherited from another process, or renamed after opening, stays unattributed.
 
-When ``monitors/proctree.py`` lands, :class:`ProcIndex` can delegate to its
-``ProcTree.feed(event)`` / ``.cmdline(pid)``; the interface here is the same.
+Who a pid is (argv, parent, exit status; a forked child inherits its parent's command
+line) comes from :class:`monitors.proctree.ProcTree`, the one reader of ``proc.*`` events;
+this module adds one row per exec for the report and the path -> writer map.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
+
+from monitors.proctree import ProcTree
 
 _O_ACCMODE = 3  # O_WRONLY = 1, O_RDWR = 2
 _O_CREAT = 0o100
@@ -62,39 +65,43 @@ class ProcIndex:
     """pid -> process (latest exec wins, pids are reused), path -> writing process."""
 
     def __init__(self, files_per_proc: int = 50):
-        self.procs: dict[int, Proc] = {}
+        self.tree = ProcTree()
+        self.procs: dict[int, Proc] = {}  # pid -> the row of its latest exec (or first sighting)
         self.order: list[Proc] = []  # every exec seen (capped), for the report tables
         self.exec_count = 0
         self._writer: dict[str, Proc] = {}
         self._by_base: dict[str, list[str]] = {}
         self._files_per_proc = files_per_proc
 
+    def _row(self, pid: int, seq: int, ts: int) -> Proc:
+        info = self.tree.procs.get(pid)
+        return Proc(pid, list(info.argv) if info else [], seq, ts, info.ppid if info else None,
+                    info.cwd if info and isinstance(info.cwd, str) else None)
+
     def feed(self, kind: str, seq: int, ts: int, data: dict[str, Any]) -> None:
+        if not kind.startswith("proc."):
+            return
+        self.tree.update(kind, data)
+        pid = _pid(data.get("pid"))
+        if pid is None:
+            return
         if kind == "proc.exec":
-            pid = _pid(data.get("pid"))
-            if pid is None:
-                return
-            argv = data.get("argv")
-            argv = [str(a) for a in argv] if isinstance(argv, list) else ([str(argv)] if argv else [])
-            cwd = data.get("cwd")
-            p = Proc(pid, argv, seq, ts, _pid(data.get("ppid")), cwd if isinstance(cwd, str) else None)
+            p = self._row(pid, seq, ts)
             self.exec_count += 1
             self.procs[pid] = p
             if len(self.order) < _MAX_PROCS:
                 self.order.append(p)
         elif kind == "proc.exit":
-            pid = _pid(data.get("pid"))
-            if pid is not None and pid in self.procs:
-                code = data.get("exit_code")
-                self.procs[pid].exit_code = code if isinstance(code, int) else None
+            info = self.tree.procs.get(pid)
+            if pid in self.procs and info is not None:
+                self.procs[pid].exit_code = info.exit_status
         elif kind == "proc.open":
-            pid, path = _pid(data.get("pid")), data.get("path")
-            if pid is None or not isinstance(path, str) or not opened_for_write(data):
+            path = data.get("path")
+            if not isinstance(path, str) or not opened_for_write(data):
                 return
             proc = self.procs.get(pid)
-            if proc is None:
-                proc = Proc(pid, [], seq, ts)
-                self.procs[pid] = proc
+            if proc is None:  # no exec seen for it: a fork, known by its parent's command line
+                proc = self.procs[pid] = self._row(pid, seq, ts)
             if path not in self._writer and len(self._writer) >= _MAX_OPEN_PATHS:
                 return
             self._writer[path] = proc

@@ -74,8 +74,8 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
                                          "mem_total": 80 << 30, "power_w": 100 + i})
         if lost:
             s.emit("ptaudit", "monitor.events_lost", {"producer": "fs", "count": lost})
-        s.emit("proc", "proc.exit", {"pid": 11, "exit_code": 0})
-        s.emit("proc", "proc.exit", {"pid": 10, "exit_code": 0})
+        s.emit("proc", "proc.exit", {"pid": 11, "exit_status": 3})  # the field the trace sink records
+        s.emit("proc", "proc.exit", {"pid": 10, "exit_status": 0})
         s.emit("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": False})
     findings = [
         finding("a1b2c3d4e5f60718", "net.hf-other-models", "checkpoint_download", severity,

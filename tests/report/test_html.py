@@ -71,3 +71,11 @@ def test_big_run_stays_bounded(tmp_path: Path) -> None:
     html = hp.read_text()
     assert "more flows not shown" in html and "downsampled" in html
     assert elapsed < 30
+
+
+def test_processes_table_shows_failed_exits(page: tuple[Path, str]) -> None:
+    # exit statuses come from the trace sink's proc.exit {exit_status}, read through ProcTree
+    _, html_text = page
+    section = html_text[html_text.index('id="s-processes"'):]
+    row = next(r for r in section.split("<tr>") if "train.py" in r)
+    assert '<td class="bad">1</td>' in row
