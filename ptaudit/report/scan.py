@@ -208,8 +208,8 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, data: dict[str, An
         _fs(s, seq, kind, data)
     elif kind.startswith("proc."):
         s.procs.feed(kind, seq, ts, data)
-        if kind == "proc.exit" and _int(data.get("exit_code")) not in (None, 0):
-            s.specials.add((ts, seq, "proc", f"{kind} pid {data.get('pid')} exit {data.get('exit_code')}"))
+        if kind == "proc.exit" and _int(data.get("exit_status")) not in (None, 0):
+            s.specials.add((ts, seq, "proc", f"{kind} pid {data.get('pid')} exit {data.get('exit_status')}"))
     elif kind == "res.sample":
         s.res.add((ts, _num(data.get("cpu_s")), _num(data.get("mem_bytes")), _num(data.get("pids")),
                    _num(data.get("workspace_bytes"))))
@@ -238,11 +238,13 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, data: dict[str, An
 
 
 def _net(s: Scan, seq: int, ts: int, kind: str, d: dict[str, Any]) -> None:
-    fid = d.get("flow_id")
+    fid = d.get("flow")  # joins a flow's net.request, net.response, net.blocked and net.error
     key = _str(fid) if fid is not None else f"seq{seq}"
+    rb = d.get("request_body")
+    if kind in ("net.response", "net.error") and isinstance(rb, dict):
+        s.bytes_out += _int(rb.get("size")) or 0  # request bodies are measured as they stream
     if kind == "net.request":
         s.flows_total += 1
-        s.bytes_out += _int(d.get("size")) or _int(d.get("body_size")) or 0
         s.host(host_of(d))[0] += 1
         if key not in s.flows and len(s.flows) >= FLOW_CAP:
             s.flows_more += 1

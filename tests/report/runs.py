@@ -36,32 +36,33 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
                                      "cwd": "/workspace", "uid": 1000, "exe": "/usr/bin/python3"})
         body = b'{"text": "train row"}\n' * 20
         sha = blobs.put(body)
-        s.emit("net", "net.request", {"flow_id": "f1", "method": "GET", "host": "huggingface.co",
+        s.emit("net", "net.request", {"flow": "f1", "method": "GET", "host": "huggingface.co",
                                       "url": "https://huggingface.co/datasets/gsm8k/resolve/main/train.jsonl",
                                       "headers": [["user-agent", "python-requests"]]})
-        s.emit("net", "net.response", {"flow_id": "f1", "url": "https://huggingface.co/datasets/gsm8k/resolve/main/train.jsonl",
+        s.emit("net", "net.response", {"flow": "f1", "url": "https://huggingface.co/datasets/gsm8k/resolve/main/train.jsonl",
                                        "host": "huggingface.co", "status": 200, "size": len(body), "sha256": sha,
-                                       "content_type": "application/json", "sniffed": None, "blobs": [sha],
+                                       "content_type": "application/json", "sniff": "jsonl", "blobs": [sha],
                                        "duration_ms": 12})
         test_body = b'{"question": "secret test item 17"}\n'
         tsha = blobs.put(test_body)
-        leak_req = s.emit("net", "net.request", {"flow_id": "f2", "method": "GET", "host": "huggingface.co",
+        leak_req = s.emit("net", "net.request", {"flow": "f2", "method": "GET", "host": "huggingface.co",
                                                  "url": "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl"})
-        leak_resp = s.emit("net", "net.response", {"flow_id": "f2", "status": 200, "size": len(test_body),
+        leak_resp = s.emit("net", "net.response", {"flow": "f2", "status": 200, "size": len(test_body),
                                                    "url": "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl",
-                                                   "sha256": tsha, "blobs": [tsha], "content_type": "text/plain"})
-        ck = s.emit("net", "net.request", {"flow_id": "f3", "method": "GET", "host": "huggingface.co",
+                                                   "sha256": tsha, "blobs": [tsha], "content_type": "text/plain",
+                                                   "request_body": {"size": 25, "sha256": tsha}})
+        ck = s.emit("net", "net.request", {"flow": "f3", "method": "GET", "host": "huggingface.co",
                                            "url": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors"})
-        blk = s.emit("net", "net.blocked", {"flow_id": "f3", "host": "huggingface.co", "rule": "net.hf-other-models",
+        blk = s.emit("net", "net.blocked", {"flow": "f3", "host": "huggingface.co", "rule": "net.hf-other-models",
                                             "reason": "model repo other than the base model",
                                             "url": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors"})
         if hostile:
-            s.emit("net", "net.request", {"flow_id": "f4", "method": "POST<b>", "host": "evil.test", "url": HOSTILE_URL})
+            s.emit("net", "net.request", {"flow": "f4", "method": "POST<b>", "host": "evil.test", "url": HOSTILE_URL})
             s.emit("proc", "proc.exec", {"pid": 66, "ppid": 10, "argv": ["sh", "-c", "echo '<script>alert(3)</script>'"]})
         s.emit("proc", "proc.open", {"pid": 11, "path": "/workspace/out/model.safetensors", "flags": 577, "write": True})
         wsha = blobs.put(WEIGHTS)
         s.emit("fs", "fs.create", {"path": "out/model.safetensors", "size": len(WEIGHTS), "sha256": wsha,
-                                   "sniffed": "safetensors", "blobs": [wsha]})
+                                   "type": "safetensors", "blobs": [wsha]})
         s.emit("proc", "proc.open", {"pid": 10, "path": "/workspace/notes.txt", "flags": "O_WRONLY|O_CREAT"})
         s.emit("fs", "fs.write", {"path": "notes.txt", "size": 12, "sha256": hashlib.sha256(b"x").hexdigest()})
         s.emit("fs", "fs.create", {"path": "tmp/cache.bin", "size": 4})
@@ -121,9 +122,9 @@ def make_big_run(out: Path, n: int, span_s: float = 4 * 3600, findings: int = 40
         i += 1
         r = i % 10
         if r < 3:
-            put("net", "net.request", {"flow_id": f"f{i}", "method": "GET", "host": "huggingface.co",
+            put("net", "net.request", {"flow": f"f{i}", "method": "GET", "host": "huggingface.co",
                                        "url": f"https://huggingface.co/datasets/d/resolve/main/part-{i}.parquet"})
-            put("net", "net.response", {"flow_id": f"f{i}", "status": 200 if i % 97 else 404, "size": 1000 + i,
+            put("net", "net.response", {"flow": f"f{i}", "status": 200 if i % 97 else 404, "size": 1000 + i,
                                         "content_type": "application/octet-stream"})
         elif r < 6:
             put("proc", "proc.open", {"pid": 7, "path": f"/workspace/ckpt/step-{i}.bin", "write": True})

@@ -42,7 +42,7 @@ def test_report_json_schema_and_stats(run: Path) -> None:
     st = d["stats"]
     assert (st["flows"], st["requests_blocked"], st["processes"]) == (3, 1, 2)
     assert st["files_written"] == 3 and st["files_deleted"] == 1
-    assert st["bytes_in"] == 440 + 36
+    assert st["bytes_in"] == 440 + 36 and st["bytes_out"] == 25  # request bodies, from net.response
     assert st["findings_by_category"] == {"checkpoint_download": 1, "test_set_leakage": 1, "budget": 1}
     assert st["findings_by_severity"]["high"] == 1 and st["findings_by_severity"]["critical"] == 0
     assert st["events_lost"] == 3 and d["lossy"] is True
@@ -105,7 +105,7 @@ def test_findings_from_the_log_are_merged_and_deduplicated(tmp_path: Path) -> No
 
     out = tmp_path / "run"
     with RunSession.create(out, command=["true"]) as s:
-        ev = s.emit("net", "net.request", {"flow_id": 1, "url": "https://x.test/a"})
+        ev = s.emit("net", "net.request", {"flow": 1, "url": "https://x.test/a"})
         f = finding("00000000000000aa", "net.x", "unauthorized_api", "critical", "to x.test", "https://x.test/a",
                     [{"seq": ev.seq}])
         s.emit("detector", "detector.finding", {"finding": f})
