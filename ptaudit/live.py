@@ -3,7 +3,6 @@ otherwise (CI logs, pipes). Reads the orchestrator's counters; never blocks the 
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -116,7 +115,3 @@ class Progress:
             ft.add_row(Text(f.severity, style=_SEV_STYLE.get(f.severity, "")), f.category, Text(f.message))
         tail = Text("\n".join(self._tail[-8:]), style="dim")
         return Group(Text(f"ptaudit run: {len(findings)} findings so far", style="bold"), t, ft, tail)
-
-
-def plain() -> bool:
-    return not sys.stderr.isatty()

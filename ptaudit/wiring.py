@@ -3,8 +3,6 @@ that knows the constructors of the proxy, the monitors and the sandbox."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InfraError, InputError
@@ -155,12 +153,3 @@ def watch_monitors(o: Orchestrator, interval: float = 1.0) -> None:
                             {"producer": type(m).__name__, "count": 1, "reason": "monitor died; run continues (policy)"})
 
     threading.Thread(target=loop, name="monitor-health", daemon=True).start()
-
-
-def honeytoken_values(rundir: Path) -> list[str]:
-    p = rundir / "honeytokens.json"
-    if not p.is_file():
-        return []
-    data = json.loads(p.read_text())
-    items = data if isinstance(data, list) else data.get("tokens", [])
-    return [t["value"] for t in items if isinstance(t, dict) and "value" in t]
