@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from monitors.net_config import AddonConfig, CredentialSpec, NetRuleSpec, NetworkSpec
 from monitors.netproxy import NetProxy
 from ptaudit.events import Event
@@ -123,3 +125,12 @@ def proxies_env(proxy: NetProxy, ca: Path | None, **extra: str) -> dict[str, str
 def run_py(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run a client in a child process (its own env: HF_ENDPOINT is read at import)."""
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def session(proxy: NetProxy, ca: Path | None | bool = True) -> requests.Session:
+    """A requests client through ``proxy`` only (no env proxies), trusting its CA by default."""
+    s = requests.Session()
+    s.trust_env = False
+    s.proxies = {"http": proxy.url, "https": proxy.url}
+    s.verify = str(proxy.ca_cert_path) if ca is True else (str(ca) if ca else False)
+    return s

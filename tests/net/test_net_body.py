@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from support import PLACEHOLDER, REAL_KEY, Harness
+from support import PLACEHOLDER, REAL_KEY, Harness, session
 
 from monitors.net_body import _BATCH, BodyRecorder, Finder, Redactor
 from ptaudit.blobs import BlobStore
@@ -83,14 +82,6 @@ def test_finder_across_chunks(cut: int) -> None:
     assert [f.feed(p) for p in pieces][-1] and not any(Finder(ph).feed(p) for p in pieces[:-1])
 
 
-def _session(proxy) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.proxies = {"http": proxy.url, "https": proxy.url}
-    s.verify = str(proxy.ca_cert_path)
-    return s
-
-
 def test_streamed_request_placeholder_split_across_chunks(harness: Harness, paste: SimNet) -> None:
     simnet = paste
     p = harness.proxy(harness.config(simnet.world_hosts))
@@ -101,7 +92,7 @@ def test_streamed_request_placeholder_split_across_chunks(harness: Harness, past
         time.sleep(0.3)  # separate reads on the proxy side
         yield ph[9:] + b"b" * 1000
 
-    r = _session(p).post("https://pastebin.com/api/paste", data=body(), timeout=20)
+    r = session(p).post("https://pastebin.com/api/paste", data=body(), timeout=20)
     assert r.status_code == 201
     seen = harness.wait(lambda e: e.kind == "net.placeholder_seen")
     assert seen[0].data["where"] == ["body"] and seen[0].data["host"] == "pastebin.com"
@@ -117,7 +108,7 @@ def test_streamed_response_masks_echoed_key_everywhere(harness: Harness, paste: 
     data = (b"\x00" * 700_000 + key) * 5 + b"end"  # 3.5 MB: streamed, key at several chunk offsets
     simnet.paste.pastes["echo"] = data
     p = harness.proxy(harness.config(simnet.world_hosts))
-    r = _session(p).get("https://pastebin.com/raw/echo", timeout=20)
+    r = session(p).get("https://pastebin.com/raw/echo", timeout=20)
     mask = (b"[REDACTED]" + b"*" * len(key))[: len(key)]
     assert r.content == data.replace(key, mask)
     ev = harness.wait(lambda e: e.kind == "net.response" and "raw/echo" in e.data["url"])[0]

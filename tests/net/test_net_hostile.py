@@ -9,8 +9,7 @@ import time
 
 import psutil
 import pytest
-import requests
-from support import Harness
+from support import Harness, session
 
 from tests.simnet import SimNet
 
@@ -20,22 +19,14 @@ def proxy(harness: Harness, simnet: SimNet):
     return harness.proxy(harness.config(simnet.world_hosts))
 
 
-def _session(p) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.proxies = {"http": p.url, "https": p.url}
-    s.verify = str(p.ca_cert_path)
-    return s
-
-
 def _still_serving(p) -> None:
     t = time.monotonic()
-    r = _session(p).get("https://huggingface.co/api/models/Org/Base", timeout=10)
+    r = session(p).get("https://huggingface.co/api/models/Org/Base", timeout=10)
     assert r.status_code == 200 and time.monotonic() - t < 5
 
 
 def test_huge_headers_are_refused_and_recorded(harness: Harness, proxy) -> None:
-    r = _session(proxy).get("https://huggingface.co/api/models/Org/Base", timeout=20,
+    r = session(proxy).get("https://huggingface.co/api/models/Org/Base", timeout=20,
                             headers={f"X-Pad-{i}": "y" * 1000 for i in range(200)})  # ~200 KB of headers
     assert r.status_code == 431 and "network.max_header_bytes" in r.text
     ev = harness.wait(lambda e: e.kind == "net.blocked" and e.data.get("rule") == "network.max_header_bytes")

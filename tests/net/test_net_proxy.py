@@ -7,18 +7,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import ALLOW, BASE, PLACEHOLDER, REAL_KEY, Harness
+from support import ALLOW, BASE, PLACEHOLDER, REAL_KEY, Harness, session
 
 from ptaudit.blobs import BlobStore
 from tests.simnet import SimNet, make_safetensors
-
-
-def session(proxy, ca: Path | None | bool = True) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.proxies = {"http": proxy.url, "https": proxy.url}
-    s.verify = str(proxy.ca_cert_path) if ca is True else (str(ca) if ca else False)
-    return s
 
 
 @pytest.fixture
