@@ -64,6 +64,23 @@ class Monitor(ABC):
         self._fault: str | None = None
         self._detail = "not started"
         self._count_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- a periodic sampler thread (the GPU and resources monitors) ------------------
+    def _start_sampler(self, loop: Callable[[], None], name: str) -> None:
+        self._thread = threading.Thread(target=loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _stop_sampler(self, timeout: float = 30.0) -> bool:
+        """Signal the sampler (it waits on ``self._stop``) and join it; False when already
+        stopped, which keeps ``stop()`` idempotent."""
+        if self._stop.is_set():
+            return False
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return True
 
     @abstractmethod
     def start(self, emit: Emit) -> None:

@@ -11,7 +11,6 @@ is a fact about the machine, not a monitoring failure.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -39,8 +38,6 @@ class GpuMonitor(Monitor):
         self._nvml = nvml  # injectable for tests; default: pynvml
         self._handles: list[tuple[int, Any]] = []
         self._acc: dict[int, dict[str, Any]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last: float | None = None
         self.available = False
 
@@ -65,16 +62,13 @@ class GpuMonitor(Monitor):
         for i, h in self._handles:
             self._acc[i] = {"index": i, "name": self._call("nvmlDeviceGetName", h), "samples": 0,
                             "gpu_seconds": 0.0, "util_seconds": 0.0, "max_mem_used": 0, "max_power_w": 0.0}
-        self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
-        self._thread.start()
+        self._start_sampler(self._loop, "gpu-sampler")
         self._detail = f"sampling {len(self._handles)} GPU(s)"
 
     def stop(self) -> None:
-        if self._stop.is_set():
+        if not self._stop_sampler():
             return
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(30)
             try:
                 self.sample_once()  # account the tail up to now
             except Exception:  # noqa: BLE001 - already reported by the loop

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,8 +46,6 @@ class Resources(Monitor):
     def __init__(self, cfg: ResourcesConfig):
         super().__init__()
         self.cfg = cfg
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._exceeded: set[str] = set()
         self.samples = 0
         self._peak: dict[str, float] = {}
@@ -57,16 +54,12 @@ class Resources(Monitor):
 
     def start(self, emit: Emit) -> None:
         self._emit_fn = emit
-        self._thread = threading.Thread(target=self._loop, name="res-sampler", daemon=True)
-        self._thread.start()
+        self._start_sampler(self._loop, "res-sampler")
         self._detail = "sampling"
 
     def stop(self) -> None:
-        if self._stop.is_set():
+        if not self._stop_sampler():
             return
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
         self._emit("res.summary", {"samples": self.samples, "cpu_s": self._last_cpu,
                                    **{f"max_{k}": v for k, v in self._peak.items()}})
         self._detail = "stopped"
