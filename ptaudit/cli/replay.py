@@ -14,16 +14,20 @@ from .output import out
 @click.command("replay")
 @click.argument("rundir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--policy", "policy_path", required=True, help="Policy file (or shipped name) to re-run the detectors with.")
+@click.option("--task", "task_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Task file (default: the one the run's manifest names, which must still exist).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def command(rundir: Path, policy_path: str, fmt: str) -> None:
+def command(rundir: Path, policy_path: str, task_path: Path | None, fmt: str) -> None:
     """Re-run every detector over a recorded run; print the findings and what changed
     against the recorded ones (new / gone / changed severity). Exit 1 if any finding
     reaches the policy's fail_on."""
     from policies import load_policy
     from ptaudit.report.model import verdict
 
+    from ptaudit.task import load_task
+
     pol = load_policy(resolve(policy_path))
-    res = replay(rundir, pol)
+    res = replay(rundir, pol, load_task(task_path) if task_path else None)
     v = verdict([f.model_dump() for f in res.findings], pol.fail_on)
     if fmt == "json":
         print_json({"verdict": v, "events": res.events, "findings": [f.model_dump() for f in ordered(res.findings)],
