@@ -9,6 +9,11 @@ Events (source ``fs``, paths relative to the workspace, never following symlinks
 ``debounce_s`` (size, sha256, sniffed type, blob), and at the end ``fs.final_scan`` per
 file plus ``fs.missed`` for every difference the live watch never reported.
 
+Weights: a file that sniffs as model weights (or is a sharded checkpoint's index) also
+gets an ``fs.weights`` event after its ``fs.write``/``fs.final_scan``: its tensor table
+and per-tensor fingerprints (detectors/fingerprint.py), computed in the same read pass
+that hashes it, whatever its size.
+
 Loss: watchdog 6.0 reads the inotify ``IN_Q_OVERFLOW`` record (wd -1) and silently skips
 it (``inotify_c.Inotify.read_events``: ``if wd == -1: continue``). We wrap the parser it
 calls (``Inotify._parse_event_buffer``, transparent for every other user) to notice that
@@ -47,9 +52,10 @@ from ptaudit.core.events import (
     FsMissed,
     FsModify,
     FsMove,
+    FsWeights,
     FsWrite,
 )
-from ptaudit.core.sniff import sniff
+from ptaudit.core.sniff import WEIGHT_KINDS, sniff
 
 from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
@@ -57,6 +63,7 @@ _C = InotifyConstants
 WATCH_MASK = (_C.IN_CREATE | _C.IN_DELETE | _C.IN_MOVED_FROM | _C.IN_MOVED_TO | _C.IN_MODIFY
               | _C.IN_CLOSE_WRITE | _C.IN_ATTRIB | _C.IN_DELETE_SELF | _C.IN_MOVE_SELF)
 _CHUNK = 1 << 20
+_INDEX_MAX = 64 << 20  # a sharded checkpoint's index (JSON) read whole up to this size
 
 # -- IN_Q_OVERFLOW hook (see module docstring) ------------------------------------------
 _tls = threading.local()
@@ -199,11 +206,14 @@ class FsWatch(Monitor):
             else:
                 info = self._digest(path, st)
                 info["blob"] = (info.get("blobs") or [None])[0]
+            weights = info.pop("weights", None)
             if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                 missed += 1
                 self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
             self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
                                      blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
+            if weights is not None:
+                self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
         for rel in sorted(set(seen) - present):
             missed += 1
             self._record(FsMissed(path=_p(rel), change="deleted"))
@@ -418,7 +428,10 @@ class FsWatch(Monitor):
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
+        weights = info.pop("weights", None)
         self._record(FsWrite(path=_p(rel), **info))
+        if weights is not None:
+            self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
         with self._lock:
             if rel in self._files or prev is None:
                 blob = (info.get("blobs") or [None])[0]
@@ -437,6 +450,8 @@ class FsWatch(Monitor):
         h = hashlib.sha256()
         size = 0
         writer = None
+        fpr: Any = None  # weights fingerprints, same pass
+        index: bytearray | None = bytearray() if path.endswith(b".index.json") and st.st_size <= _INDEX_MAX else None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             fst = os.fstat(fd)
             if not stat.S_ISREG(fst.st_mode):
@@ -448,6 +463,15 @@ class FsWatch(Monitor):
             while chunk := fh.read(_CHUNK):
                 if first:
                     out["type"], first = sniff(chunk[:4096]), False
+                    if out["type"] in WEIGHT_KINDS:
+                        from detectors.fingerprint import ResourceFingerprint
+
+                        fpr = ResourceFingerprint()
+                        seg = fpr.segment(0)
+                if fpr is not None:
+                    seg.feed(chunk)
+                if index is not None:
+                    index += chunk
                 h.update(chunk)
                 size += len(chunk)
                 if writer is not None:
@@ -460,6 +484,16 @@ class FsWatch(Monitor):
             if first:
                 out["type"] = "empty"
         out["size"], out["sha256"] = size, h.hexdigest()
+        if fpr is not None:
+            seg.close()
+            fpr.finish()
+            out["weights"] = fpr.result()
+        elif index is not None:
+            from detectors.weightfile import parse_index
+
+            out["weights"] = parse_index(bytes(index))
+            if out["weights"] is None:
+                del out["weights"]
         if writer is not None:
             info = writer.close()
             if info.blob:

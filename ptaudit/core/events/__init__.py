@@ -9,7 +9,7 @@ docs/formats.md lists the catalogue (generated from these models: ``python -m
 ptaudit.core.events.catalog``).
 """
 
-from . import detector, fs, gpu, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
+from . import detector, fs, gpu, monitor, net, proc, recorder, res, run, sandbox, weights  # noqa: F401 - register kinds
 from .base import EVENT_TYPES, EventData, EventDataError, parse_payload, strict_check
 from .detector import DetectorFinding
 from .fs import (
@@ -80,6 +80,7 @@ from .sandbox import (
     SandboxStatxProbe,
     SandboxWorkspaceSize,
 )
+from .weights import FsWeights, NetWeights, TensorFp, WeightsInfo
 
 __all__ = [
     "BadFrame",
@@ -99,6 +100,7 @@ __all__ = [
     "FsMissed",
     "FsModify",
     "FsMove",
+    "FsWeights",
     "FsWrite",
     "GENESIS",
     "GpuSample",
@@ -114,6 +116,7 @@ __all__ = [
     "NetRefused",
     "NetRequest",
     "NetResponse",
+    "NetWeights",
     "PlaceholderSeen",
     "ProcBadFrame",
     "ProcClone",
@@ -148,11 +151,13 @@ __all__ = [
     "SandboxStart",
     "SandboxStatxProbe",
     "SandboxWorkspaceSize",
+    "TensorFp",
     "TlsFailed",
     "TraceConnected",
     "TraceDisconnected",
     "TraceSummary",
     "WebSocket",
+    "WeightsInfo",
     "blob_refs",
     "dumps",
     "encode_line",
