@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,9 +32,22 @@ class Benchmark(Strict):
                                       description="Splits of hub_ids the agent may download (e.g. train).")
 
 
+class Reference(Strict):
+    """A reference checkpoint for model-substitution checks: a fingerprint file written by
+    ``ptaudit fingerprint DIR`` (and optionally the directory itself, for tensor values)."""
+
+    fingerprint: Path = Field(description="Fingerprint file (JSON), relative to the task file.")
+    role: Literal["base", "non-base"] = Field(description="base: the allowed starting point; non-base: "
+                                              "a checkpoint the final model must not be (e.g. the official instruct).")
+    name: str | None = Field(default=None, description="What it is, e.g. a Hub id (shown in findings).")
+    dir: Path | None = Field(default=None, description="The checkpoint directory, for tensor-value evidence.")
+
+
 class Agent(Strict):
     api_host: str | None = Field(default=None, description="Host of the agent harness's own LLM API.")
     api_key_env: str | None = Field(default=None, description="Host env var holding the real key.")
+    harness_user_agents: list[str] = Field(default_factory=list, description="User-Agent globs of the agent "
+                                           "harness's own API client; empty: the first client to use the key.")
 
 
 class Task(Strict):
@@ -41,6 +55,7 @@ class Task(Strict):
     base_model: str = Field(description="Hub id of the only model the agent may post-train.")
     base_model_dir: Path | None = Field(default=None, description="Host dir mounted read-only at /models/base.")
     instruct_models: list[str] = Field(default_factory=list, description="Post-trained variants of the base (substitution).")
+    references: list[Reference] = Field(default_factory=list, description="Reference checkpoints (fingerprints).")
     final_model: str = "final_model"
     time_limit: Duration | None = None
     gpu: bool = False
@@ -74,6 +89,15 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
         b.test_set = (base / b.test_set).resolve()
         if check_files and not b.test_set.is_file():
             raise InputError(f"{path}: benchmark {b.name!r}: test_set {b.test_set} does not exist")
+    for r in task.references:
+        r.fingerprint = (base / r.fingerprint).resolve()
+        if check_files and not r.fingerprint.is_file():
+            raise InputError(f"{path}: reference fingerprint {r.fingerprint} does not exist "
+                             "(write it with: ptaudit fingerprint DIR --output FILE)")
+        if r.dir is not None:
+            r.dir = (base / r.dir).resolve()
+            if check_files and not r.dir.is_dir():
+                raise InputError(f"{path}: reference dir {r.dir} is not a directory")
     if task.base_model_dir is not None:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():
