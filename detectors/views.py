@@ -1,0 +1,192 @@
+"""Decoded views of what an agent sent: the same bytes as a key scanner should see them.
+
+A secret is hidden from a plain substring search by the encodings an HTTP request makes
+easy; every view below is scanned:
+
+- the URL raw and percent-decoded; every header value (and the decoded credentials of a
+  ``Basic`` authorization);
+- a body raw, percent/form-decoded (``+`` as space), JSON-unescaped (every string literal
+  with escapes, ``\\uXXXX`` included, and string literals that hold JSON again),
+  decompressed (gzip, zlib/deflate, zstd, bzip2, xz; by magic bytes or
+  ``Content-Encoding``), and every base64 run (standard and URL-safe alphabets, padded or
+  not, wrapped at line ends or not) and hex run decoded;
+- each decoded view is decoded again, up to ``depth`` levels (base64 of gzip of JSON...).
+
+Bounds: ``max_bytes`` of input per view, ``max_total`` of decoded output per request; a
+bound that stops decoding is a note, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import json
+import lzma
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote, unquote_plus
+
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/_\-]{4,}={0,2})*")
+_HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_JSON_STR = re.compile(rb'"(?:[^"\\\n]|\\.){1,1048576}?"')
+_PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+@dataclass
+class View:
+    where: str  # e.g. "body", "body:gzip:base64@120", "header:authorization", "url:decoded"
+    data: bytes
+
+
+@dataclass
+class Budget:
+    """Decoded bytes left for one request or file; notes record what a bound stopped."""
+
+    left: int
+    notes: list[str] = field(default_factory=list)
+
+    def take(self, n: int, where: str) -> bool:
+        if n > self.left:
+            if len(self.notes) < 10:
+                self.notes.append(f"{where}: decoding stopped at the {n}-byte output bound")
+            self.left = 0
+            return False
+        self.left -= n
+        return True
+
+
+def _printable_share(b: bytes) -> float:
+    if not b:
+        return 0.0
+    sample = b[:4096]
+    return sum(1 for c in sample if c in _PRINTABLE) / len(sample)
+
+
+def _decompress(data: bytes, hint: str | None, limit: int) -> tuple[str, bytes] | None:
+    """(codec, output) when ``data`` is compressed (magic bytes, or the header's hint)."""
+    try:
+        if data[:2] == b"\x1f\x8b" or hint == "gzip":
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return "gzip", d.decompress(data, limit)
+        if data[:4] == b"\x28\xb5\x2f\xfd" or hint == "zstd":
+            import zstandard
+
+            with zstandard.ZstdDecompressor().stream_reader(data) as r:
+                return "zstd", r.read(limit)
+        if data[:1] == b"\x78" and len(data) > 2 and (data[0] * 256 + data[1]) % 31 == 0 or hint == "deflate":
+            try:
+                return "zlib", zlib.decompressobj().decompress(data, limit)
+            except zlib.error:
+                return "deflate", zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, limit)
+        if data[:3] == b"BZh":
+            return "bzip2", bz2.BZ2Decompressor().decompress(data, limit)
+        if data[:6] == b"\xfd7zXZ\x00":
+            return "xz", lzma.LZMADecompressor().decompress(data, limit)
+        if hint == "br":
+            import brotli
+
+            return "br", brotli.decompress(data)[:limit]
+    except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError, ImportError, Exception):  # noqa: BLE001
+        return None
+    return None
+
+
+def _b64(run: bytes) -> bytes | None:
+    s = run.replace(b"\r", b"").replace(b"\n", b"").rstrip(b"=")
+    best: bytes | None = None
+    best_share = -1.0
+    alt = b"-_" if (b"-" in s or b"_" in s) else None
+    for skip in range(4):  # the run may start mid-encoding (e.g. after "key=" letters)
+        body = s[skip:]
+        body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+        try:
+            out = base64.b64decode(body + b"=" * (-len(body) % 4), altchars=alt, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        share = _printable_share(out)
+        if share > best_share or (out[:2] == b"\x1f\x8b"):
+            best, best_share = out, share
+        if share > 0.9 or out[:2] == b"\x1f\x8b":
+            break
+    return best
+
+
+def _json_strings(data: bytes, limit: int) -> bytes | None:
+    """Every JSON string literal that has escapes, unescaped, one per line."""
+    if b"\\" not in data:
+        return None
+    out = bytearray()
+    for m in _JSON_STR.finditer(data):
+        lit = m.group()
+        if b"\\" not in lit:
+            continue
+        try:
+            s = json.loads(lit)
+        except ValueError:
+            continue
+        out += s.encode("utf-8", "surrogatepass") + b"\n"
+        if len(out) > limit:
+            break
+    return bytes(out) if out else None
+
+
+def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: str | None = None,
+                 max_bytes: int = 64 << 20) -> Iterator[View]:
+    """``data`` itself, then every decoding of it (recursively, ``depth`` levels)."""
+    if len(data) > max_bytes:
+        budget.notes.append(f"{where}: {len(data)} bytes, only the first {max_bytes} scanned")
+        data = data[:max_bytes]
+    yield View(where, data)
+    if depth <= 0 or not data:
+        return
+    dec = _decompress(data, hint, min(budget.left, max_bytes))
+    if dec is not None and dec[1] and budget.take(len(dec[1]), where):
+        yield from decode_views(dec[1], f"{where}:{dec[0]}", budget, depth - 1, max_bytes=max_bytes)
+        return  # compressed bytes hold nothing else worth decoding
+    if b"%" in data or b"+" in data:
+        text = data.decode("latin-1")
+        dec_text = unquote_plus(text, encoding="latin-1")
+        if dec_text != text and budget.take(len(dec_text), where):
+            yield from decode_views(dec_text.encode("latin-1"), f"{where}:percent", budget, depth - 1,
+                                    max_bytes=max_bytes)
+    js = _json_strings(data, budget.left)
+    if js is not None and budget.take(len(js), where):
+        yield from decode_views(js, f"{where}:json", budget, depth - 1, max_bytes=max_bytes)
+    for m in _B64_RUN.finditer(data):
+        out = _b64(m.group())
+        if out and len(out) >= 8 and budget.take(len(out), where):
+            yield from decode_views(out, f"{where}:base64@{m.start()}", budget, depth - 1, max_bytes=max_bytes)
+        if budget.left <= 0:
+            break
+    for m in _HEX_RUN.finditer(data):
+        try:
+            out = binascii.unhexlify(m.group())
+        except binascii.Error:
+            continue
+        if budget.take(len(out), where):
+            yield from decode_views(out, f"{where}:hex@{m.start()}", budget, depth - 1, max_bytes=max_bytes)
+        if budget.left <= 0:
+            break
+
+
+def request_views(url: str, headers: list[list[str]], body: bytes | None, budget: Budget,
+                  depth: int = 3) -> Iterator[View]:
+    """Every view of one request: URL, headers, body (decoded as above)."""
+    yield from decode_views(url.encode("utf-8", "surrogateescape"), "url", budget, depth=1)
+    dec = unquote(url)
+    if dec != url:
+        yield from decode_views(dec.encode("utf-8", "surrogateescape"), "url:decoded", budget, depth=depth)
+    encoding = None
+    for h in headers:
+        if len(h) != 2:
+            continue
+        name, value = h[0].lower(), h[1]
+        if name == "content-encoding":
+            encoding = value.strip().lower() or None
+        raw = value.encode("latin-1", "replace")
+        yield from decode_views(raw, f"header:{name}", budget, depth=depth)
+    if body:
+        yield from decode_views(body, "body", budget, depth=depth, hint=encoding)
