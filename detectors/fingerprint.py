@@ -73,7 +73,7 @@ class ResourceFingerprint:
         self._by_range: dict[tuple[int, int], int] = {}
         self._heads: dict[tuple[int, int], tuple[Any, int]] = {}  # (t, k) -> (hash state, end offset)
         self._tails: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (t, k) -> raw pieces (start, bytes)
-        self._pending: list[Segment] = []  # closed pieces parked until the structure before them is known
+        self._pending: list[_Parked] = []  # bytes parked until the structure before them is known
         self._pending_bytes = 0
         self.max_pending = max_pending
         self.notes: list[str] = []
@@ -116,19 +116,24 @@ class ResourceFingerprint:
         self._pending_bytes += n
         return True
 
+    def ready_for(self, start: int) -> bool:
+        """Can bytes from ``start`` on be hashed now? Header formats: once the whole table is
+        known. PyTorch zips: once the sequential parse has reached ``start`` (members are
+        registered before their bytes)."""
+        sc = self.scanner
+        return sc.done or (sc.format == "pytorch-zip" and start <= sc.pos)
+
     def _replay(self) -> None:
-        """Feed parked pieces the scanner can now take (in order), or all once it is done."""
+        """Hash closed parked pieces that can be hashed now (in order of offset)."""
         progress = True
         while progress and self._pending:
             progress = False
-            self._pending.sort(key=lambda p: p.start)
-            for j, parked in enumerate(self._pending):
-                if self.scanner.done or parked.start <= self.scanner.pos:
-                    del self._pending[j]
-                    buf = parked._parked or bytearray()
-                    self._pending_bytes -= len(buf)
+            for parked in sorted(self._pending, key=lambda p: p.start):
+                if not parked.open and self.ready_for(parked.start):
+                    self._pending.remove(parked)
+                    self._pending_bytes -= len(parked.buf)
                     seg = Segment(self, parked.start, replay=True)
-                    seg.feed(buf)
+                    seg.feed(parked.buf)
                     seg.close()
                     progress = True
                     break
@@ -202,17 +207,23 @@ class ResourceFingerprint:
 
     # -- results -------------------------------------------------------------------------
     def finish(self) -> None:
-        """No more pieces will come: the scanner learns that the stream ended."""
+        """No more pieces will come: the scanner learns that the stream ended (a short file's
+        header parses only now), parked bytes are hashed if they can be."""
+        for p in self._pending:
+            p.open = False
         self._replay()
-        if self.scanner.pos and self.scanner.pos == self._contiguous_end():
-            self.scanner.finish()
+        if not self.scanner.done and self.scanner.pos and self.scanner.pos >= self._contiguous_end():
+            self._add(self.scanner.finish())
+            self._replay()
         if self._pending:
-            n = sum(len(p._parked or b"") for p in self._pending)
+            n = sum(len(p.buf) for p in self._pending)
             self.notes.append(f"{n} bytes at offsets the header never covered were not fingerprinted")
             self._pending, self._pending_bytes = [], 0
 
     def _contiguous_end(self) -> int:
-        return self.pieces[0][1] if self.pieces and self.pieces[0][0] == 0 else 0
+        ends = [b for a, b in self.pieces if a == 0]
+        parked = [p.start + len(p.buf) for p in self._pending if p.start == 0]
+        return max(ends + parked + [0])
 
     @property
     def complete(self) -> bool:
@@ -242,6 +253,15 @@ class ResourceFingerprint:
         }
 
 
+class _Parked:
+    """Bytes of a piece that cannot be hashed yet (the table before them is unknown)."""
+
+    __slots__ = ("start", "buf", "open")
+
+    def __init__(self, start: int):
+        self.start, self.buf, self.open = start, bytearray(), True
+
+
 class Segment:
     """One contiguous piece of a resource, fed in order."""
 
@@ -253,30 +273,53 @@ class Segment:
         self._active: list[int] = []
         self._open: dict[tuple[int, int], list[Any]] = {}  # (t, k) -> [hash state, end offset]
         self._raw: dict[tuple[int, int], list[Any]] = {}  # (t, k) -> [start, bytearray]
-        self._parked: bytearray | None = None
+        self._parked: _Parked | None = None
+        self._inner: Segment | None = None  # after unparking: the piece that hashed the parked bytes goes on
         self._replay = replay
         self.closed = False
-        sc = res.scanner
-        if not sc.done and offset > sc.pos and not replay:
-            # the structure before this piece is unknown yet: keep the bytes to replay them
-            self._parked = bytearray()
+
+    def _park(self) -> None:
+        self._parked = _Parked(self.pos)
+        self.res._pending.append(self._parked)
+
+    def _unpark(self) -> None:
+        """The table is known now: hash what was parked, then go on live from here."""
+        parked, res = self._parked, self.res
+        assert parked is not None
+        self._parked = None
+        res._pending.remove(parked)
+        res._pending_bytes -= len(parked.buf)
+        self._inner = Segment(res, parked.start, replay=True)
+        self._inner.feed(parked.buf)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         n = len(chunk)
         if not n:
             return
         res = self.res
-        if self._parked is not None:
-            if res._pending_room(n):
-                self._parked += chunk
-            else:
-                res.notes.append(f"bytes {self.pos}-{self.pos + n} arrived before the header and over "
-                                 f"the {res.max_pending} byte buffer: not fingerprinted")
+        if self._inner is not None:
+            self._inner.feed(chunk)
             self.pos += n
             return
         sc = res.scanner
-        if not sc.done and self.pos <= sc.pos < self.pos + n:
+        if not sc.done and self.pos <= sc.pos < self.pos + n:  # the parse reads what it has not read yet
             res._add(sc.feed(memoryview(chunk)[sc.pos - self.pos:]))
+        if self._parked is not None and res.ready_for(self._parked.start):
+            self._unpark()
+            assert self._inner is not None
+            self._inner.feed(chunk)
+            self.pos += n
+            return
+        if self._parked is None and not self._replay and not res.ready_for(self.pos):
+            self._park()  # the table that describes these bytes is not known yet
+        if self._parked is not None:
+            if res._pending_room(n):
+                self._parked.buf += chunk
+            else:
+                res.notes.append(f"bytes {self.pos}-{self.pos + n} arrived before the table that describes them "
+                                 f"and over the {res.max_pending} byte buffer: not fingerprinted")
+            self.pos += n
+            return
         a, b = self.pos, self.pos + n
         self._hash(memoryview(chunk), a, b)
         res._seen(a, b)
@@ -362,14 +405,16 @@ class Segment:
             return
         self.closed = True
         res = self.res
+        if self._inner is not None:
+            self._inner.close()
+        if self._parked is not None:
+            self._parked.open = False
         for key, (h, end) in self._open.items():
             res._add_head(key, h, end)
         for key, (start, raw) in self._raw.items():
             if raw:
                 res._add_tail(key, start, bytes(raw))
         self._open, self._raw = {}, {}
-        if self._parked:
-            res._pending.append(self)
         if not self._replay:
             res._replay()
 

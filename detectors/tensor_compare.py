@@ -38,7 +38,7 @@ def _scan(head_reader: Callable[[int, int], bytes], size: int) -> tuple[str | No
         out += sc.feed(chunk)
         pos += len(chunk)
         step = min(step * 2, 64 << 20)
-    sc.finish()
+    out += sc.finish()
     return sc.format, out
 
 

@@ -83,9 +83,9 @@ class BadFile(Exception):
 
 def detect(head: bytes) -> str | None:
     """Weights format of a stream from its first bytes (16 suffice), or None."""
-    if len(head) >= 10 and head[8:9] == b"{":
+    if len(head) >= 10 and head[8:9] == b"{" and head[9:10] in (b'"', b"}", b" ", b"\n"):
         (n,) = struct.unpack_from("<Q", head)
-        if 2 <= n <= MAX_HEADER:
+        if 2 <= n < 1 << 40:  # the header bound is checked by the parser, with a reason
             return "safetensors"
     if head.startswith(b"GGUF"):
         return "gguf"
@@ -279,7 +279,7 @@ def parse_gguf(buf: bytes | memoryview, max_header: int = MAX_HEADER) -> tuple[l
         name, dims, ttype, off = infos[i]
         spec = GGML_TYPES.get(ttype)
         if spec is not None:
-            size = _prod(dims) // spec[0] * spec[2]
+            size = _prod(dims) // spec[1] * spec[2]
         elif j + 1 < len(order):  # an unknown type: it ends where the next tensor starts
             size = infos[order[j + 1]][3] - off
             notes.append(f"{name}: ggml type {ttype} unknown, size taken from the next offset")
@@ -531,6 +531,14 @@ class LayoutScanner:
         self._carry = bytearray()
 
     def feed(self, chunk: bytes | memoryview) -> list[TensorSpec]:
+        """The next bytes of the stream; the tensors they revealed."""
+        try:
+            return self._feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile input: recorded, never fatal
+            self._fail(f"{self.format or 'weights'} parser error at byte {self.pos}: {type(exc).__name__}: {exc}")
+            return []
+
+    def _feed(self, chunk: bytes | memoryview) -> list[TensorSpec]:
         if self.done or not chunk:
             return []
         start = self.pos
@@ -556,21 +564,23 @@ class LayoutScanner:
             return self._zip(start, chunk)
         return self._header(chunk)
 
-    def finish(self) -> None:
-        """End of the stream: a header or member still incomplete is a failure."""
+    def finish(self) -> list[TensorSpec]:
+        """End of the stream: a short file's header parses now (its tensors are returned); a
+        header or member still incomplete is a failure."""
         if self.done:
-            return
+            return []
         if self.format in ("safetensors", "gguf", "numpy") and self._buf:
             self._next_try = 0
-            self._header(b"")  # a short file: parse what there is
+            out = self._header(b"")  # a short file: parse what there is
             if self.done:
-                return
+                return out
         if self.format is None:
             self._fail("stream too short to tell its format" if self.pos else "empty")
         elif self.format != "pytorch-zip" or self._member is not None or self._skip or self._carry:
             self._fail(f"{self.format} structure cut off at byte {self.pos}")
         else:
             self.done = True
+        return []
 
     # header formats: buffer until the header parses
     def _header(self, chunk: bytes | memoryview) -> list[TensorSpec]:
