@@ -31,6 +31,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,9 +154,10 @@ class CredentialMisuse(Detector):
         for v in views:
             for h in self.scanner.scan(v.data):
                 hits.setdefault((h.kind if h.kind != "secret" else h.name, h.value), []).append(v.where)
+        shown = _redact(url, [v for _, v in hits])  # a key found in a URL is not repeated in clear
         for (kind, value), wheres in hits.items():
             hit = Hit(kind, kind, 0, len(value), value)
-            ev = {"seq": event.seq, "url": url, "where": sorted(set(wheres))[:8], "blocked": blocked}
+            ev = {"seq": event.seq, "url": shown, "where": sorted(set(wheres))[:8], "blocked": blocked}
             if note:
                 ev["note"] = note
             if budget.notes:
@@ -234,6 +236,17 @@ class CredentialMisuse(Detector):
                          severity=self.params.data_file_severity if data_file else None)
         if f:
             yield f
+
+
+def _redact(text: str, values: list[bytes]) -> str:
+    for v in values:
+        s = v.decode("latin-1")
+        if s in text:
+            text = text.replace(s, Hit("", "", 0, len(v), v).redacted)
+        q = quote(s, safe="")
+        if q != s and q in text:
+            text = text.replace(q, Hit("", "", 0, len(v), v).redacted)
+    return text
 
 
 def _encoding(headers: list[list[str]]) -> str | None:

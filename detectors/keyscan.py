@@ -128,10 +128,11 @@ class KeyScanner:
     def scan(self, data: bytes) -> list[Hit]:
         """Every key and secret in ``data`` (each distinct position once)."""
         hits: dict[tuple[int, int], Hit] = {}
+        found: dict[tuple[int, int], Hit] = {}  # exact secrets
         for i, start, end in self._cores(data):
             if i >= self._n:
                 s = self._secret_list[i - self._n]
-                hits.setdefault((start, end), Hit("secret", self.secrets[s], start, end, s))
+                found.setdefault((start, end), Hit("secret", self.secrets[s], start, end, s))
                 continue
             p = PATTERNS[i]
             lo, hi = max(0, start - p.before), min(len(data), end + p.after)
@@ -149,6 +150,5 @@ class KeyScanner:
                     continue
                 hits.setdefault((s, e), Hit(p.id, p.provider, s, e, value))
         # a secret shaped like a provider key (honeytokens are) is reported as the secret
-        secret_spans = {(h.start, h.end) for h in hits.values() if h.kind == "secret"}
-        return sorted((h for k, h in hits.items() if h.kind == "secret" or not any(
-            a <= k[0] and k[1] <= b for a, b in secret_spans)), key=lambda h: (h.start, h.kind))
+        keys = [h for k, h in hits.items() if not any(a <= k[0] and k[1] <= b for a, b in found)]
+        return sorted([*found.values(), *keys], key=lambda h: (h.start, h.kind))

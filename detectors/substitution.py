@@ -112,6 +112,7 @@ class ModelSubstitution(Detector):
         self.refs: dict[str, Ref] = {}
         self.flows: dict[str, tuple[str, str | None]] = {}  # flow -> (url, via_repo)
         self.flow_blob: dict[str, str] = {}  # flow -> blob of the whole response body
+        self.flow_ref: dict[str, str] = {}  # flow -> reference its (whole) weights body is
         self.weights: dict[str, tuple[int, FsWeights]] = {}  # workspace path -> latest fs.weights
         self.written: dict[str, tuple[str | None, str | None]] = {}  # path -> (sha256, blob)
         self.final: dict[str, FsFinalScan] = {}
@@ -176,10 +177,15 @@ class ModelSubstitution(Detector):
         ref.evidence = {"reference": ref.label, "role": role, "url": p.url, "seq": event.seq,
                         "format": p.format, "complete": p.complete}
         ref.set_tensors(p.tensors)
-        blob = self.flow_blob.get(p.flow or "")
-        if blob and p.range in (None, [0, p.total]) and ("blob", blob) not in ref.sources:
-            ref.sources.append(("blob", blob))
+        if p.range in (None, [0, p.total]) and p.flow:
+            self.flow_ref[p.flow] = key  # a whole body: its blob holds the tensor values
+            self._attach(p.flow)
         return ref
+
+    def _attach(self, flow: str) -> None:
+        blob, key = self.flow_blob.get(flow), self.flow_ref.get(flow)
+        if blob and key in self.refs and ("blob", blob) not in self.refs[key].sources:
+            self.refs[key].sources.append(("blob", blob))
 
     # -- events --------------------------------------------------------------------------
     def on_event(self, event: Event) -> Iterable[Finding]:
@@ -211,6 +217,7 @@ class ModelSubstitution(Detector):
                 and (p.status or 0) == 200:
             if len(self.flow_blob) < _MAX_FLOWS:
                 self.flow_blob[p.flow] = body.blob
+                self._attach(p.flow)
             name = _path(p.url).rsplit("/", 1)[-1]
             url, via = self.flows.get(p.flow, (p.url, None))
             if name in IDENTITY_FILES and self._repo_of(url, via) == self.base_repo and self.ctx.blobs is not None:

@@ -33,6 +33,9 @@ _B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/_\-]
 _HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
 _JSON_STR = re.compile(rb'"(?:[^"\\\n]|\\.){1,1048576}?"')
 _PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
+_PRINTABLE_B = bytes(sorted(_PRINTABLE))
+_PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00", b"\x78\x9c", b"\x78\x01", b"\x78\xda")
 
 
 @dataclass
@@ -62,7 +65,13 @@ def _printable_share(b: bytes) -> float:
     if not b:
         return 0.0
     sample = b[:4096]
-    return sum(1 for c in sample if c in _PRINTABLE) / len(sample)
+    return 1.0 - len(sample.translate(None, _PRINTABLE_B)) / len(sample)
+
+
+def _worth_decoding(b: bytes) -> bool:
+    """Decoded output worth decoding again: text, or a compressed stream. Random bytes (a
+    hash that happened to look like base64) are scanned as they are, not decoded further."""
+    return b.startswith(_MAGIC) or _printable_share(b) > 0.85
 
 
 def _decompress(data: bytes, hint: str | None, limit: int) -> tuple[str, bytes] | None:
@@ -92,6 +101,18 @@ def _decompress(data: bytes, hint: str | None, limit: int) -> tuple[str, bytes] 
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError, ImportError, Exception):  # noqa: BLE001
         return None
     return None
+
+
+def _b64_lines(run: bytes) -> list[bytes]:
+    """A run wrapped at line ends is one encoding (MIME); if joined it decodes to nothing
+    readable, its lines are separate tokens."""
+    if b"\n" not in run:
+        out = _b64(run)
+        return [out] if out else []
+    joined = _b64(run)
+    if joined and _worth_decoding(joined):
+        return [joined]
+    return [o for line in run.splitlines() if len(line) >= 16 and (o := _b64(line))]
 
 
 def _b64(run: bytes) -> bytes | None:
@@ -146,19 +167,24 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
     if dec is not None and dec[1] and budget.take(len(dec[1]), where):
         yield from decode_views(dec[1], f"{where}:{dec[0]}", budget, depth - 1, max_bytes=max_bytes)
         return  # compressed bytes hold nothing else worth decoding
-    if b"%" in data or b"+" in data:
-        text = data.decode("latin-1")
-        dec_text = unquote_plus(text, encoding="latin-1")
-        if dec_text != text and budget.take(len(dec_text), where):
+    text = _printable_share(data) > 0.85
+    if text and (_PCT.search(data) or (b"+" in data and b"=" in data)):
+        t = data.decode("latin-1")
+        dec_text = unquote_plus(t, encoding="latin-1")
+        if dec_text != t and budget.take(len(dec_text), where):
             yield from decode_views(dec_text.encode("latin-1"), f"{where}:percent", budget, depth - 1,
                                     max_bytes=max_bytes)
-    js = _json_strings(data, budget.left)
+    js = _json_strings(data, budget.left) if text else None
     if js is not None and budget.take(len(js), where):
         yield from decode_views(js, f"{where}:json", budget, depth - 1, max_bytes=max_bytes)
     for m in _B64_RUN.finditer(data):
-        out = _b64(m.group())
-        if out and len(out) >= 8 and budget.take(len(out), where):
-            yield from decode_views(out, f"{where}:base64@{m.start()}", budget, depth - 1, max_bytes=max_bytes)
+        for out in _b64_lines(m.group()):
+            if len(out) >= 8 and budget.take(len(out), where):
+                sub = f"{where}:base64@{m.start()}"
+                if _worth_decoding(out):
+                    yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
+                else:
+                    yield View(sub, out)
         if budget.left <= 0:
             break
     for m in _HEX_RUN.finditer(data):
@@ -167,7 +193,11 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
         except binascii.Error:
             continue
         if budget.take(len(out), where):
-            yield from decode_views(out, f"{where}:hex@{m.start()}", budget, depth - 1, max_bytes=max_bytes)
+            sub = f"{where}:hex@{m.start()}"
+            if _worth_decoding(out):
+                yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
+            else:
+                yield View(sub, out)
         if budget.left <= 0:
             break
 
