@@ -21,6 +21,7 @@ from ptaudit.core.findings import SEVERITIES, severity_rank
 from .activity import Page as _Page
 from .activity import counts, files, flows, procs, resources
 from .model import Report
+from .provenance import section as provenance_section
 from .style import CSS, JS, JS_HASH
 from .svg import SEV_COLOR, fmt_dur, timeline
 from .text import human_bytes
@@ -29,7 +30,8 @@ EVENT_ROWS = 400
 REFUSED_ROWS = 200
 _EVENT_KEYS = ("method", "url", "path", "status", "rule", "reason", "address", "pid")
 OPEN_FINDINGS = 5
-_NAV = (("findings", "Findings"), ("refused", "Refused hosts"), ("timeline", "Timeline"), ("flows", "Flows"), ("files", "Files"),
+_NAV = (("findings", "Findings"), ("refused", "Refused hosts"), ("timeline", "Timeline"), ("provenance", "Provenance"),
+        ("flows", "Flows"), ("files", "Files"),
         ("resources", "Resources"), ("processes", "Processes"), ("events", "Cited events"), ("counts", "Counts"))
 
 
@@ -199,6 +201,11 @@ def fmt_ts(ts: Any) -> str:
     return datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _provenance(p: _Page) -> str:
+    task = p.d.get("task") or {}
+    return provenance_section(p.s.prov, p.d["findings"], p.seq, str(task.get("final_model") or "final_model"))
+
+
 def _events(p: _Page) -> str:
     evs = list(p.d["events"].values())
     if not evs:
@@ -223,7 +230,7 @@ def render_html(report: Report, out_dir: Path | None = None) -> str:
     """The page; blob links are relative to ``out_dir`` (default: the run directory)."""
     rel = os.path.relpath(report.rundir / "blobs", out_dir or report.rundir).replace(os.sep, "/")
     p = _Page(report, rel.rstrip("/") + "/")
-    parts = [part(p) for part in (_verdict, _cards, _timeline, _findings, _refused, flows, files,
+    parts = [part(p) for part in (_verdict, _cards, _timeline, _findings, _refused, _provenance, flows, files,
                                   resources, procs, _events, counts)]
     links = [(k, t) for k, t in _NAV if f'id="s-{k}"' in "".join(parts)]
     nav = '<nav>' + "".join(f'<a href="#s-{k}">{t}</a>' for k, t in links) + "</nav>"

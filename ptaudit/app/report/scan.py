@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from detectors.flowproc import ProxyClients
+from detectors.prov_graph import ProvGraph
 from monitors.base import lanes
 from ptaudit.core.events import (
     DetectorFinding,
@@ -145,6 +146,7 @@ class Scan:
     refused: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> {count, first_seq, first_ts, rule}
     refused_more: int = 0
     clients: ProxyClients = field(default_factory=ProxyClients)
+    prov: ProvGraph = field(default_factory=lambda: ProvGraph(max_edges=500_000, max_nodes=200_000))
     _flow_by_url: dict[str, str] = field(default_factory=dict)
 
     def host(self, name: str) -> list[int]:
@@ -228,6 +230,7 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, p: EventData | Non
     dec.add((ts, seq, kind, label(kind, p)[:160]))
     if p is None:
         return
+    s.prov.add(seq, ts, p)
     if isinstance(p, NetRequest | NetResponse | NetBlocked | NetError):
         _net(s, seq, ts, p)
     elif isinstance(p, FsCreate | FsModify | FsWrite | FsMove | FsDelete):
