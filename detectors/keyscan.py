@@ -71,7 +71,7 @@ PATTERNS: tuple[KeyPattern, ...] = (
        right=rb"A-Za-z0-9_"),
     _p("wandb", "Weights & Biases", rb"wandb_v1_[A-Za-z0-9]{20}", rb"wandb_v1_[A-Za-z0-9]{20,40}_[A-Za-z0-9]{40,60}", 0, 110,
        right=rb"A-Za-z0-9_"),
-    _p("wandb", "Weights & Biases", rb"[Ww][Aa][Nn][Dd][Bb]", rb"(?i:wandb)[^\n]{0,64}?(?<![0-9a-fA-F])([0-9a-f]{40})(?![0-9a-fA-F])",
+    _p("wandb", "Weights & Biases", rb"(?i:wandb)", rb"(?i:wandb)[^\n]{0,64}?(?<![0-9a-fA-F])([0-9a-f]{40})(?![0-9a-fA-F])",
        0, 120, left=b"", right=b""),
 )
 
@@ -108,8 +108,9 @@ class KeyScanner:
             self._db.compile(expressions=cores, ids=list(range(len(cores))),
                              flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(cores))
         else:
-            # cores have no capturing groups: group k+1 is core k
-            self._re = re.compile(b"|".join(b"(" + c + b")" for c in cores))
+            # one pattern per core: each starts with a literal, which re scans for quickly
+            # (an alternation of all of them tries every branch at every byte)
+            self._res = [re.compile(c) for c in cores]
 
     def _cores(self, data: bytes) -> Iterable[tuple[int, int, int]]:
         """(pattern id, start, end) of every core match."""
@@ -120,10 +121,7 @@ class KeyScanner:
                 out.append((i, start, end))
             self._db.scan(data, match_event_handler=on)
             return out
-        res = []
-        for m in self._re.finditer(data):
-            res.append((m.lastindex - 1 if m.lastindex else 0, m.start(), m.end()))
-        return res
+        return [(i, m.start(), m.end()) for i, rx in enumerate(self._res) for m in rx.finditer(data)]
 
     def scan(self, data: bytes) -> list[Hit]:
         """Every key and secret in ``data`` (each distinct position once)."""

@@ -103,6 +103,17 @@ def _decompress(data: bytes, hint: str | None, limit: int) -> tuple[str, bytes] 
     return None
 
 
+_HEXISH = re.compile(rb"[0-9a-fA-F\r\n=]+")
+_UPPER = re.compile(rb"[A-Z]")
+_LOWER = re.compile(rb"[a-z]")
+
+
+def _b64_candidate(run: bytes) -> bool:
+    """Base64 of anything a secret could be in has both letter cases; hex digests and
+    lower-case identifiers (matched by the run pattern too) are left to the hex view."""
+    return not _HEXISH.fullmatch(run) and bool(_UPPER.search(run)) and bool(_LOWER.search(run))
+
+
 def _b64_lines(run: bytes) -> list[bytes]:
     """A run wrapped at line ends is one encoding (MIME); if joined it decodes to nothing
     readable, its lines are separate tokens."""
@@ -121,6 +132,8 @@ def _b64(run: bytes) -> bytes | None:
     best_share = -1.0
     alt = b"-_" if (b"-" in s or b"_" in s) else None
     for skip in range(4):  # the run may start mid-encoding (e.g. after "key=" letters)
+        if skip and best is not None and best_share > 0.6:
+            break  # aligned decoding already reads as (mostly) text
         body = s[skip:]
         body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
         try:
@@ -168,7 +181,7 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
         yield from decode_views(dec[1], f"{where}:{dec[0]}", budget, depth - 1, max_bytes=max_bytes)
         return  # compressed bytes hold nothing else worth decoding
     text = _printable_share(data) > 0.85
-    if text and (_PCT.search(data) or (b"+" in data and b"=" in data)):
+    if text and _PCT.search(data):  # a form's "+" for space changes nothing a key is made of
         t = data.decode("latin-1")
         dec_text = unquote_plus(t, encoding="latin-1")
         if dec_text != t and budget.take(len(dec_text), where):
@@ -178,10 +191,12 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
     if js is not None and budget.take(len(js), where):
         yield from decode_views(js, f"{where}:json", budget, depth - 1, max_bytes=max_bytes)
     for m in _B64_RUN.finditer(data):
+        if not _b64_candidate(m.group()):
+            continue
         for out in _b64_lines(m.group()):
             if len(out) >= 8 and budget.take(len(out), where):
                 sub = f"{where}:base64@{m.start()}"
-                if _worth_decoding(out):
+                if len(out) >= 24 and _worth_decoding(out):
                     yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
                 else:
                     yield View(sub, out)
@@ -194,7 +209,7 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
             continue
         if budget.take(len(out), where):
             sub = f"{where}:hex@{m.start()}"
-            if _worth_decoding(out):
+            if len(out) >= 24 and _worth_decoding(out):
                 yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
             else:
                 yield View(sub, out)
