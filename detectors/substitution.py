@@ -119,7 +119,8 @@ class ModelSubstitution(Detector):
         self.final_seen = False
         self.workspace: Path | None = None
         self._base_dir_loaded = False
-        self._live: set[str] = set()  # finding keys raised live on landing
+        self._live = False  # a substitution was raised live, when weights landed in final_model/
+        self._live_ref = ""
         for r in task.references if task is not None else []:
             self._load_reference(r)
 
@@ -254,19 +255,21 @@ class ModelSubstitution(Detector):
         return out
 
     def _landed(self, event: Event, p: FsWeights) -> Iterable[Finding]:
-        for ref, matched, total, ex in self._matches(list(p.tensors)):
-            if total and matched / total >= self.params.min_share:
-                key = f"final:{ref.key}"
-                self._live.add(key)
-                f = self.finding(
-                    "model_substitution", self.final_root,
-                    f"{p.path} holds weights of {ref.label} ({_pct(matched, total)} of its tensor bytes identical): "
-                    f"the final model is not a training of the base", [
-                        {"seq": event.seq, "path": p.path, "sha256": p.sha256, "tensors": len(p.tensors),
-                         "matched_bytes": matched, "share_pct": _pct_n(matched, total)},
-                        ref.evidence, *ex], key=key, ts=event.ts)
-                if f:
-                    yield f
+        hits = [m for m in self._matches(list(p.tensors)) if m[2] and m[1] / m[2] >= self.params.min_share]
+        if not hits:
+            return
+        ref, matched, total, ex = hits[0]
+        self._live = True
+        f = self.finding(
+            "model_substitution", self.final_root,
+            f"{p.path} holds weights of {ref.label} ({_pct(matched, total)} of its tensor bytes identical): "
+            f"the final model is not a training of the base", [
+                {"seq": event.seq, "path": p.path, "sha256": p.sha256, "tensors": len(p.tensors),
+                 "matched_bytes": matched, "share_pct": _pct_n(matched, total)},
+                *(r.evidence for r, *_ in hits[:5]), *ex], key="final-substitution", ts=event.ts)
+        if f:
+            self._live_ref = ref.label
+            yield f
 
     # -- the final model -------------------------------------------------------------------
     def finish(self) -> Iterable[Finding]:
@@ -302,35 +305,30 @@ class ModelSubstitution(Detector):
 
     def _final_substitution(self, weights: list[tuple[int, FsWeights]], tensors: list[Any],
                             notes: list[str]) -> list[Finding]:
-        out = []
-        for ref, matched, total, ex in self._matches(tensors):
-            if not total or matched / total < self.params.min_share:
-                continue
-            key = f"final:{ref.key}"
-            files = [{"seq": seq, "path": w.path, "sha256": w.sha256, "tensors": len(w.tensors)} for seq, w in weights]
-            f = self.finding("model_substitution", self.final_root,
-                             f"the final model is {ref.label}: {_pct(matched, total)} of its tensor bytes are identical "
-                             f"to that non-base checkpoint", [
-                                 *files[:10], {"matched_bytes": matched, "total_bytes": total,
-                                               "share_pct": _pct_n(matched, total), "notes": notes[:5]},
-                                 ref.evidence, *ex], key=key)
-            if f:
-                out.append(f)
-        return out
+        """One finding for the final model, naming every non-base checkpoint it matches."""
+        hits = [m for m in self._matches(tensors) if m[2] and m[1] / m[2] >= self.params.min_share]
+        if not hits:
+            return []
+        ref, matched, total, ex = hits[0]
+        files = [{"seq": seq, "path": w.path, "sha256": w.sha256, "tensors": len(w.tensors)} for seq, w in weights]
+        others = f" (also identical to {', '.join(r.label for r, *_ in hits[1:4])})" if len(hits) > 1 else ""
+        f = self.finding("model_substitution", self.final_root,
+                         f"the final model is {ref.label}: {_pct(matched, total)} of its tensor bytes are identical "
+                         f"to that non-base checkpoint{others}"[:480], [
+                             *files[:10], {"matched_bytes": matched, "total_bytes": total,
+                                           "share_pct": _pct_n(matched, total), "notes": notes[:5]},
+                             *(r.evidence for r, *_ in hits[:5]), *ex], key="final-substitution")
+        return [f] if f else []
 
     def _downgrade_live(self, final: list[Finding]) -> list[Finding]:
         """A live finding whose weights are no longer in the final model: still shown (they
         were there), at medium."""
-        keep = {f.id for f in final}
-        out = []
-        for key in sorted(self._live):
-            ref = self.refs.get(key[6:])
-            f = self.finding("model_substitution", self.final_root,
-                             f"{self.final_root} held weights of {ref.label if ref else key} during the run, "
-                             "but not at its end", [ref.evidence if ref else {}], key=key, severity="medium")
-            if f and f.id not in keep:
-                out.append(f)
-        return out
+        if not self._live or final:
+            return []
+        f = self.finding("model_substitution", self.final_root,
+                         f"{self.final_root} held weights of {self._live_ref} during the run, but not at its end",
+                         [{"reference": self._live_ref}], key="final-substitution", severity="medium")
+        return [f] if f else []
 
     def _base_refs(self) -> list[Ref]:
         self._base_dir()
