@@ -51,10 +51,11 @@ from ptaudit.core.events import (
 from ptaudit.core.sniff import WEIGHT_KINDS
 
 from .base import Detector, Finding, Severity, register
-from .keyscan import Hit, KeyScanner
+from .keyscan import PATTERNS, Hit, KeyScanner
 from .views import Budget, decode_views, request_views
 
 _TEXT_TYPES = ("text", "json", "jsonl", "html", "unknown")
+PROVIDERS = {p.id: f"an {p.provider}" if p.provider[0] in "AEIOU" else f"a {p.provider}" for p in PATTERNS}
 _MAX_FLOWS = 50_000
 _MAX_EVIDENCE = 10
 
@@ -188,7 +189,7 @@ class CredentialMisuse(Detector):
             name = kind.split(":", 1)[1]
             key, msg = f"honeytoken:{name}@{host}", f"planted decoy credential {name} was used in a request to {host}"
         else:
-            key, msg = f"key:{kind}:{what}@{host}", f"a {kind} API key the agent should not have ({what}) was sent to {host}"
+            key, msg = f"key:{kind}:{what}@{host}", f"{PROVIDERS.get(kind, kind)} API key the agent should not have ({what}) was sent to {host}"
         if ev.get("blocked"):
             msg += " (refused by the proxy)"
         items = self.evidence.setdefault(key, [])
