@@ -22,6 +22,7 @@ from ptaudit.app import demo
 from ptaudit.core.runlog import read_events
 from tests.detectors.weights_support import CONFIG, st_bytes, tiny_state
 from tests.e2e.conftest import REAL_KEY, DemoWorld
+from tests.support import run_ptaudit
 
 HERE = Path(__file__).resolve().parent
 BASE, INSTRUCT = "Org/Base", "Org/Base-Instruct"
@@ -177,3 +178,5 @@ def test_misbehaving_agent(world: RulesWorld, tmp_path: Path) -> None:
     values = [t["value"] for t in json.loads((run / "honeytokens.json").read_text())]
     text = json.dumps(_report(run)["findings"])
     assert not [v for v in values if v in text]
+    r = run_ptaudit("replay", str(run), "--policy", "default")  # the same findings from the recorded run
+    assert "no difference from the recorded findings" in r.stdout, r.stdout[-2000:]
