@@ -1,7 +1,7 @@
 """Weights fingerprinting and key scanning throughput, each beside its baseline in one run.
 
     python bench/bench_weights.py                    # 1 GiB safetensors file, 200 MB of request text
-    PTA_BENCH_GB=0.25 PTA_BENCH_MB=50 python bench/bench_weights.py   # quick
+    python bench/bench_weights.py --quick            # ~0.3 GB, 10 MB (also PTA_BENCH_GB / PTA_BENCH_MB)
 
 1. Fingerprinting (detectors/fingerprint.py, per-tensor xxh3-128 over 1 MiB blocks, as
    ``ptaudit fingerprint`` and the file monitor run it) of a safetensors file of
@@ -33,16 +33,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import _results  # noqa: E402
 import numpy as np  # noqa: E402
 
 from detectors.fingerprint import ResourceFingerprint, fingerprint_file  # noqa: E402
 from detectors.keyscan import KeyScanner  # noqa: E402
 from detectors.views import Budget, decode_views  # noqa: E402
 
-GB = float(os.environ.get("PTA_BENCH_GB", "1"))
-MB = float(os.environ.get("PTA_BENCH_MB", "200"))
+QUICK = "--quick" in sys.argv
+GB = float(os.environ.get("PTA_BENCH_GB", "0.1" if QUICK else "1"))
+MB = float(os.environ.get("PTA_BENCH_MB", "10" if QUICK else "200"))
 
 
 def best(fn, n: int = 3) -> float:  # type: ignore[no-untyped-def]
@@ -155,6 +157,11 @@ def bench_fingerprint(tmp: Path) -> dict[str, float]:
     print(f"\n{title:<44} {'wall s':>7} {'MB/s':>7} {'x sha256sum':>11} {'cpu s':>7} {'x (cpu)':>8}")
     for name, t, c in rows:
         print(f"{name:<44} {t:7.3f} {mbs / t:7.0f} {t_sha / t:11.2f} {c:7.3f} {c_sha / max(c, 1e-9):8.2f}")
+    for name, t, c in rows[1:]:
+        _results.record("weights", f"{name}, {mbs:.0f} MB (wall)", mbs / t, "MB/s", mbs / t_sha, "sha256sum",
+                        goal=1.0 if name.startswith("fingerprint file") else None)
+        _results.record("weights", f"{name}, {mbs:.0f} MB (CPU)", mbs / c, "MB/s of CPU", mbs / c_sha,
+                        "sha256sum", goal=1.0 if name.startswith("fingerprint file") else None)
     return {"fingerprint_vs_sha256sum": t_sha / t_fp, "fingerprint_vs_sha256sum_cpu": c_sha / CPU[fp_file],
             "fingerprint_vs_openssl_sha256_cpu": CPU[py_sha] / CPU[fp_file],
             "proxy_path_vs_sha256sum": t_sha / t_proxy}
@@ -209,6 +216,10 @@ def bench_keys() -> dict[str, float]:
     for name, t, m in (("Python re (same cores, the fallback)", t_rx, mbs), ("Hyperscan", t_hs, mbs),
                        ("decoded views + Hyperscan (10 MB body)", t_views, len(body) / 1e6)):
         print(f"{name:<48} {t:7.3f} {m / t:8.0f} {(m / t) / (mbs / t_rx):12.2f}")
+    _results.record("weights", f"key-pattern scan, Hyperscan, {mbs:.0f} MB", mbs / t_hs, "MB/s", mbs / t_rx,
+                    "Python re (same patterns)")
+    _results.record("weights", "decoded views + Hyperscan, 10 MB body", len(body) / 1e6 / t_views, "MB/s",
+                    mbs / t_rx, "Python re, raw bytes only", note="every view of the body: JSON, base64, hex, ...")
     return {"hyperscan_vs_re": t_rx / t_hs, "hyperscan_vs_re_cpu": CPU[scan_rx] / CPU[scan_hs]}
 
 
@@ -219,6 +230,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nratios (same run): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    _results.flush()
 
 
 if __name__ == "__main__":
