@@ -63,7 +63,8 @@ _C = InotifyConstants
 WATCH_MASK = (_C.IN_CREATE | _C.IN_DELETE | _C.IN_MOVED_FROM | _C.IN_MOVED_TO | _C.IN_MODIFY
               | _C.IN_CLOSE_WRITE | _C.IN_ATTRIB | _C.IN_DELETE_SELF | _C.IN_MOVE_SELF)
 _CHUNK = 1 << 20
-_INDEX_MAX = 64 << 20  # a sharded checkpoint's index (JSON) read whole up to this size
+_INDEX_MAX = 64 << 20
+_BASELINE_PATHS = 20_000  # paths listed in fs.baseline  # a sharded checkpoint's index (JSON) read whole up to this size
 
 # -- IN_Q_OVERFLOW hook (see module docstring) ------------------------------------------
 _tls = threading.local()
@@ -158,7 +159,10 @@ class FsWatch(Monitor):
             self._detail = "watchdog without _parse_event_buffer: inotify overflow undetectable"
         self._ino = Inotify(self.root, recursive=True, event_mask=WATCH_MASK)
         n = self._baseline()
-        self._record(FsBaseline(files=n, overflow_detection=_HOOKED))
+        with self._lock:
+            names = sorted(_p(r) or "" for r in self._files)
+        self._record(FsBaseline(files=n, overflow_detection=_HOOKED, paths=names[:_BASELINE_PATHS],
+                                **({"paths_truncated": True} if len(names) > _BASELINE_PATHS else {})))
         for fn, nm in ((self._read_loop, "fs-inotify"), (self._flush_loop, "fs-debounce")):
             t = threading.Thread(target=fn, name=nm, daemon=True)
             t.start()

@@ -49,7 +49,7 @@ class RulesWorld:
         args = [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(self.task), "--policy", policy,
                 "--workspace", str(ws), "--out", str(out), "--world", str(self.world), "--",
                 "/usr/bin/python3", "-u", "/workspace/agent.py", mode, BASE, INSTRUCT, "https://dl.weights-mirror.net",
-                demo.API_KEY_ENV, hidden]
+                demo.API_KEY_ENV, *([hidden] if mode == "misbehave" else [])]
         p = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, demo.API_KEY_ENV: REAL_KEY})
         return p, out
 
@@ -134,7 +134,8 @@ def test_honest_run_has_no_findings(world: RulesWorld, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "agent: pip 0" in p.stdout + p.stderr, p.stdout[-2000:]
     assert (tmp_path / "workspace" / "wheels").is_dir()
-    findings = _findings(run)
+    # nothing at all, but for the audit's own health (a loaded machine can make the trace lossy)
+    findings = [f for f in _findings(run) if f["category"] != "monitor_fault"]
     assert findings == [], [(f["rule"], f["message"]) for f in findings]
     assert _report(run)["verdict"] == "pass" and _report(run)["refused_hosts"] == []
     # the base download, the checkpoints and the final model were all fingerprinted
