@@ -1,0 +1,1 @@
+"""The application layer: wires the core, policies, detectors, monitors, sandbox and grading into commands."""
