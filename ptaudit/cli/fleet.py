@@ -98,7 +98,9 @@ def status(fleet: Path, only_open: bool) -> None:
               help="Where the tables and leaderboard.html go (default: FLEET/results).")
 @click.option("--runs", "show_runs", is_flag=True, help="Also print every run on the terminal.")
 @click.option("--workers", type=click.IntRange(1, 256), help="Run directories verified at once.")
-def collect(fleet: Path, output: Path | None, show_runs: bool, workers: int | None) -> None:
+@click.option("--on-fail", type=click.Choice(["withhold", "base", "flag"]),
+              help="How runs whose audit did not pass count (default: the plan's on_fail).")
+def collect(fleet: Path, output: Path | None, show_runs: bool, workers: int | None, on_fail: str | None) -> None:
     """Verify every run directory against the head its job kept, and build the tables: terminal,
     CSV, Parquet and leaderboard.html. Exit 0 only when every run is counted and passes."""
     from ptaudit.app.fleet import FleetStore, aggregate, check_fleet, classify
@@ -109,17 +111,11 @@ def collect(fleet: Path, output: Path | None, show_runs: bool, workers: int | No
     store = FleetStore(_fleet_dir(fleet))
     meta = store.meta()
     states = classify(store, meta, executors_for(store, meta))
-    checked = check_fleet(store, states, workers)
-    tables = aggregate(store, meta, states, checked)
     dest = output or store.results
+    checked = check_fleet(store, states, workers, out=dest)
+    tables = aggregate(store, meta, states, checked, on_fail=on_fail, out=dest)
     html = dest / "leaderboard.html"
-    dest.mkdir(parents=True, exist_ok=True)
     html.write_text(render_leaderboard_html(tables, checked, meta.name, store.root, html))
-    if output is not None:
-        import shutil
-
-        for p in tables.files.values():
-            shutil.copy2(p, dest / p.name)
     render_leaderboard(out, tables, f"fleet {meta.name}")
     if show_runs:
         render_runs(out, tables)

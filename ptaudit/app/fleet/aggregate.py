@@ -47,14 +47,17 @@ class Tables:
     files: dict[str, Path]
 
 
-def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checked: list[CheckedAttempt]) -> Tables:
+def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checked: list[CheckedAttempt],
+              on_fail: str | None = None, out: Path | None = None) -> Tables:
+    on_fail = on_fail or meta.on_fail
     con = duckdb.connect()
     con.execute("CREATE TABLE planned (key VARCHAR, agent VARCHAR, task VARCHAR, seed INTEGER, weight DOUBLE, "
                 "status VARCHAR, attempts_used INTEGER, ord INTEGER)")
     con.executemany("INSERT INTO planned VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(s.run.key, s.run.agent, s.run.task, s.run.seed, s.run.weight, s.status, s.used, i)
                      for i, s in enumerate(states)])
-    attempts_json = store.results / "attempts.json"
+    out = out or store.results
+    attempts_json = out / "attempts.json"
     con.execute("CREATE TABLE attempts AS SELECT * FROM read_json(?, format='array', columns={"
                 "key: 'VARCHAR', attempt: 'INTEGER', rundir: 'VARCHAR', counted: 'BOOLEAN', verified: 'BOOLEAN', "
                 "partial: 'VARCHAR', reason: 'VARCHAR'})", [str(attempts_json)])
@@ -128,7 +131,7 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
                 WHEN $on_fail = 'base' THEN base_score
                 ELSE NULL END AS score
     FROM v ORDER BY ord
-    """, {"on_fail": meta.on_fail, "root": str(store.root).rstrip("/") + "/"})
+    """, {"on_fail": on_fail, "root": str(store.root).rstrip("/") + "/"})
     con.execute("""
     CREATE TABLE cells AS
     SELECT agent, task, any_value(weight) AS weight, count(*) AS runs,
@@ -157,9 +160,8 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
     SELECT * FROM a JOIN f USING (agent)
     ORDER BY score DESC NULLS LAST, ord
     """)
-    files = _export(con, store.results)
-    return Tables(_rows(con, "runs"), _rows(con, "cells"), _rows(con, "leaderboard"), categories, meta.on_fail,
-                  files)
+    files = _export(con, out)
+    return Tables(_rows(con, "runs"), _rows(con, "cells"), _rows(con, "leaderboard"), categories, on_fail, files)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:

@@ -1,12 +1,12 @@
 """``fleet collect``, first half: check every attempt's run directory and decide what counts.
 
-For each attempt the fleet recorded:
-  * ``ptaudit verify RUNDIR --head HEAD`` with the head the job kept at its end (outside
-    the run directory): a re-chained, edited or truncated log fails here;
-  * for a completed attempt whose log verifies, ``ptaudit report RUNDIR --format json`` is
-    computed again from the verified log and compared with the stored ``report.json``
-    (all but ``grade``, which grading may add later, and ``verify``): an edited report
-    fails here.
+For each attempt the fleet recorded, in worker processes (one per core):
+  * ``verify`` (what ``ptaudit verify RUNDIR --head HEAD`` runs) with the head the job kept
+    at its end, outside the run directory: a re-chained, edited or truncated log fails here;
+  * for a completed attempt whose log verifies, report.json is computed again from the
+    verified log (what ``ptaudit report --format json`` prints) and compared with the
+    stored one (all but ``grade``, which grading may add later, and ``verify``): an edited
+    report fails here.
 An attempt is *counted* only if it completed (not interrupted, not partial), verifies
 against its kept head, its report matches its log, and it is the run's latest such
 attempt. Everything else is listed with the reason it is not counted, never dropped.
@@ -17,12 +17,12 @@ alongside the counted run directories' report.json and grade.json files.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import ptcli
 from .state import RunState
 from .store import Attempt, FleetStore, read_json, write_json
 
@@ -51,32 +51,40 @@ class CheckedAttempt:
 
 
 def check_attempt(store: FleetStore, st: RunState, a: Attempt) -> CheckedAttempt:
-    rundir = store.root / a.rundir
     label = read_json(store.partial_label(a.key, a.attempt))
     partial = str(label.get("reason") or "did not complete") if isinstance(label, dict) else None
-    c = CheckedAttempt(a.key, st.run.agent, st.run.task, st.run.seed, a.attempt, a.rundir, a.state, a.job_id,
-                       a.exit_code, a.end_reason, a.head, partial, False, "", None)
-    if not (rundir / "manifest.json").is_file():
-        c.verify = "no run directory (the job stopped before ptaudit created it)"
-        return c
-    args = ["verify", str(rundir)] + (["--head", a.head] if a.head else [])
-    p = ptcli.call(*args, timeout=3600)
-    c.verified = p.returncode == 0 and bool(a.head)
-    text = p.stdout.strip() or p.stderr.strip()
-    c.verify = text.splitlines()[-1] if text else f"ptaudit verify exited with {p.returncode}"
-    if p.returncode == 0 and not a.head:
-        c.verify += " (no head kept by the fleet: cannot tell a re-chained log)"
-    if c.verified and a.complete and not partial:
-        c.report_matches = _report_matches(rundir)
-    return c
+    return CheckedAttempt(a.key, st.run.agent, st.run.task, st.run.seed, a.attempt, a.rundir, a.state, a.job_id,
+                          a.exit_code, a.end_reason, a.head, partial, False, "", None)
+
+
+def _check_dir(rundir: str, head: str | None, want_report: bool) -> tuple[bool, str, bool | None]:
+    """In a worker process: (verified against head, verify's summary, report matches log)."""
+    from ptaudit.errors import PtauditError
+    from ptaudit.verify import verify_run
+
+    p = Path(rundir)
+    if not (p / "manifest.json").is_file():
+        return False, "no run directory (the job stopped before ptaudit created it)", None
+    try:
+        res = verify_run(p, expected_head=head)
+    except PtauditError as exc:
+        return False, str(exc).splitlines()[0], None
+    summary = res.summary(p)
+    if res.ok and not head:
+        summary += " (no head kept by the fleet: cannot tell a re-chained log)"
+    verified = res.ok and bool(head)
+    matches = _report_matches(p) if verified and want_report else None
+    return verified, summary, matches
 
 
 def _report_matches(rundir: Path) -> bool:
+    """report.json recomputed from the verified log equals the stored one (but grade, verify)."""
+    from ptaudit.report import build_report, render_json
+
     stored = read_json(rundir / "report.json") if (rundir / "report.json").is_file() else None
-    p = ptcli.call("report", str(rundir), "--format", "json", "--no-blobs", timeout=3600)
-    if stored is None or p.returncode not in (0, 1):
+    if not isinstance(stored, dict):
         return False
-    fresh = json.loads(p.stdout)
+    fresh = json.loads(render_json(build_report(rundir, check_blobs=False)))
     return _strip(stored) == _strip(fresh)
 
 
@@ -108,10 +116,19 @@ def decide(rows: list[CheckedAttempt], attempts: dict[tuple[str, int], Attempt])
             c.reason = f"superseded by attempt {latest_ok[c.key].attempt}"
 
 
-def check_fleet(store: FleetStore, states: list[RunState], workers: int | None = None) -> list[CheckedAttempt]:
+def check_fleet(store: FleetStore, states: list[RunState], workers: int | None = None,
+                out: Path | None = None) -> list[CheckedAttempt]:
     pairs = [(st, a) for st in states for a in st.attempts]
-    with ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2)) as pool:
-        rows = list(pool.map(lambda p: check_attempt(store, *p), pairs))
+    rows = [check_attempt(store, st, a) for st, a in pairs]
+    jobs = [(str(store.root / a.rundir), a.head, a.complete and r.partial is None) for (_, a), r in zip(pairs, rows, strict=True)]
+    n = min(len(jobs), workers or os.cpu_count() or 2)
+    if n > 1:
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_check_dir, *zip(*jobs, strict=True), chunksize=4))
+    else:
+        results = [_check_dir(*j) for j in jobs]
+    for r, (verified, summary, matches) in zip(rows, results, strict=True):
+        r.verified, r.verify, r.report_matches = verified, summary, matches
     decide(rows, {(a.key, a.attempt): a for _, a in pairs})
-    write_json(store.results / "attempts.json", [asdict(r) for r in rows])
+    write_json((out or store.results) / "attempts.json", [asdict(r) for r in rows])
     return rows
