@@ -49,6 +49,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .legend span{display:inline-block;margin-right:12px;font-size:12px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px;vertical-align:-1px}
 svg{display:block}
+.bars{display:flex;align-items:flex-end;gap:6px}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 """
 
@@ -83,36 +84,43 @@ class _Page:
         seen = [c for c in t.categories if any(r.get(c) for r in t.runs)]
         self.cats = seen
         self.color = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(t.categories)}
-        self.cmax = max([r.get(c) or 0 for r in t.runs for c in seen] + [a.get(c) or 0 for a in t.leaderboard for c in seen]
-                        + [1])
+        self.run_max = max([r.get(c) or 0 for r in t.runs for c in seen] + [1])
+        self.agent_max = max([a.get(c) or 0 for a in t.leaderboard for c in seen] + [1])
 
     def link(self, rundir: str) -> str | None:
         if not (self.root / rundir / "report.html").is_file():
             return None
         return quote(f"{self.base}/{rundir}/report.html".replace(os.sep, "/"))
 
-    def bars(self, row: dict[str, Any]) -> str:
+    def bars(self, row: dict[str, Any], top: int) -> str:
+        """One small bar per category (scaled to ``top``), then the total."""
         if not self.cats:
             return ""
         w, gap, h = 9, 3, 22
         parts = []
         for i, c in enumerate(self.cats):
             n = row.get(c) or 0
-            bh = 0 if not n else max(2, round(h * n / self.cmax))
+            bh = 0 if not n else max(2, round(h * n / top))
             x = i * (w + gap)
             parts.append(f'<rect x="{x}" y="{h - bh}" width="{w}" height="{bh}" fill="{self.color[c]}">'
                          f"<title>{e(c)}: {n}</title></rect>"
                          f'<rect x="{x}" y="{h}" width="{w}" height="1" fill="#ced4da"/>')
         width = len(self.cats) * (w + gap)
         label = ", ".join(f"{c} {row.get(c)}" for c in self.cats if row.get(c)) or "no findings"
-        return (f'<svg width="{width}" height="{h + 1}" role="img" aria-label="{e(label)}" class="bars">'
-                f'{"".join(parts)}</svg>')
+        total = sum(row.get(c) or 0 for c in self.cats)
+        return (f'<div class="bars"><svg width="{width}" height="{h + 1}" role="img" aria-label="{e(label)}">'
+                f'{"".join(parts)}</svg><span class="note">{total}</span></div>')
 
     def legend(self) -> str:
         if not self.cats:
             return '<p class="note">No findings in any counted run.</p>'
         return ('<p class="legend">' + "".join(f'<span><i style="background:{self.color[c]}"></i>{e(c)}</span>'
                                                for c in self.cats) + "</p>")
+
+
+def _w(cells: dict[tuple[str, str], dict[str, Any]], task: str) -> str:
+    w = next(c["weight"] for (_, t), c in cells.items() if t == task)
+    return f"{w:g}"
 
 
 def _verdict_badge(verdict: str | None, href: str | None, text: str, title: str) -> str:
@@ -130,7 +138,8 @@ def _board(p: _Page) -> str:
     for r in t.runs:
         runs_of.setdefault((r["agent"], r["task"]), []).append(r)
     head = ('<tr><th data-col="rank">#</th><th data-col="agent">agent</th><th data-col="score">score</th>'
-            + "".join(f'<th data-col="task-{i}">{e(task)}</th>' for i, task in enumerate(tasks))
+            + "".join(f'<th data-col="task-{i}">{e(task)} <span class="note">×{_w(cells, task)}</span></th>'
+                      for i, task in enumerate(tasks))
             + '<th data-col="counted">runs counted</th><th data-col="pass">pass</th><th data-col="fail">fail</th>'
               '<th data-col="incomplete">incomplete</th><th data-col="findings">findings by category</th></tr>')
     rows = []
@@ -159,7 +168,7 @@ def _board(p: _Page) -> str:
                 f'<td class="n" data-v="{a["pass"]}">{a["pass"]}</td>',
                 f'<td class="n" data-v="{a["fail"]}">{a["fail"]}</td>',
                 f'<td class="n" data-v="{a["incomplete"]}">{a["incomplete"]}</td>',
-                f'<td data-v="{a["findings"] or 0}">{p.bars(a)}</td>']
+                f'<td data-v="{a["findings"] or 0}">{p.bars(a, p.agent_max)}</td>']
         rows.append("<tr>" + "".join(tds) + "</tr>")
     policy = {"withhold": "a run whose audit did not pass has no score (withheld)",
               "base": "a run whose audit did not pass scores as its base model",
@@ -172,7 +181,8 @@ def _board(p: _Page) -> str:
 
 def _runs(p: _Page) -> str:
     cols = (("run", "run"), ("attempt", "attempt"), ("verdict", "verdict"), ("lossy", "lossy"),
-            ("findings", "findings by category"), ("score", "score"), ("scorestatus", "score status"),
+            ("findings", "findings by category"), ("score", "score"), ("raw", "model's score"),
+            ("scorestatus", "score status"),
             ("status", "fleet state"))
     head = "<tr>" + "".join(f'<th data-col="{k}">{e(v)}</th>' for k, v in cols) + "</tr>"
     rows = []
@@ -185,8 +195,9 @@ def _runs(p: _Page) -> str:
             f'<td class="n" data-v="{_num(r["counted_attempt"])}">{r["counted_attempt"] or "—"}</td>'
             f'<td data-v="{e(verdict)}">{_verdict_badge(r["verdict"], None, verdict, verdict)}</td>'
             f'<td data-v="{"1" if r["lossy"] else "0"}">{"lossy" if r["lossy"] else ""}</td>'
-            f'<td data-v="{r["findings"] or 0}">{p.bars(r)}</td>'
+            f'<td data-v="{r["findings"] or 0}">{p.bars(r, p.run_max)}</td>'
             f'<td class="n" data-v="{_num(r["score"])}">{pct(r["score"]) or "—"}</td>'
+            f'<td class="n" data-v="{_num(r["raw_score"])}">{pct(r["raw_score"]) or "—"}</td>'
             f'<td data-v="{e(r["score_status"])}">{e(STATUS_TEXT[r["score_status"]])}</td>'
             f'<td data-v="{e(r["status"])}">{e(r["status"])}</td></tr>')
     return (f'<section><h2>Runs</h2><table id="runs" class="sortable"><thead>{head}</thead>'
