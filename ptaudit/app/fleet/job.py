@@ -36,6 +36,7 @@ from .store import Attempt, FleetStore, now
 HEAD = re.compile(r"^log head: ([0-9a-f]{64})\b", re.M)
 VERDICT = re.compile(r"^verdict: (\w+) \(\d+ findings, ended: (.+)\)\s*$", re.M)
 STOP_GRACE_S = 120.0
+PR_SET_PDEATHSIG = 1
 TAIL = 4000
 
 
@@ -109,9 +110,18 @@ def partial_reason(a: Attempt) -> str:
     return "ptaudit run printed no log head"
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: if the job process dies (SIGKILL, OOM), ptaudit run gets a
+    SIGINT and stops the agent and seals its log, rather than running on unwatched."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
+
+
 def _run(argv: list[str], forward_sigterm: bool) -> tuple[int, str, str]:
     """Run ``ptaudit run``, passing its output through to the job log and keeping it."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                            preexec_fn=_stop_with_parent)  # only a prctl, before any thread starts
     kept: dict[str, list[str]] = {"out": [], "err": []}
 
     def pump(src: IO[str], dst: IO[str], name: str) -> None:
