@@ -1,1 +1,3 @@
-"""The application layer: wires the core, policies, detectors, monitors, sandbox and grading into commands."""
+"""The application layer: it wires every other layer into ``ptaudit run`` (``run``,
+``build``, ``supervise``) and serves people (``cli``, ``report``, ``live``, ``doctor``,
+``demo``), and runs many of them (``fleet``). Nothing below imports it."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tests.simnet as simnet
-from ptaudit import demo
+from ptaudit.app import demo
 from tests.fleet.slurmcluster import addrconfig_address
 from tests.fleet.support import build_scenario_fleet, demo_inputs, grade_tail, plan_text
 from tests.netns import enter_loopback_netns, leave_netns

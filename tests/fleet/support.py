@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ptaudit import demo
+from ptaudit.app import demo
 
 GRADER = Path(__file__).with_name("grader.py")
 
@@ -54,8 +54,8 @@ def grade(acc: float | None, base: float | None = 0.3, verdict: str | None = "pa
 def _rechain(rundir: Path) -> None:
     """The perfect forgery: edit a record, recompute every later hash, reseal the manifest
     with the new head and rewrite the reports. Only a head kept elsewhere catches it."""
-    from ptaudit.events import GENESIS, encode_line
-    from ptaudit.report import write_reports
+    from ptaudit.app.report import write_reports
+    from ptaudit.core.events import GENESIS, encode_line
 
     log = rundir / "events.jsonl"
     records = [json.loads(x) for x in log.read_bytes().splitlines()]
@@ -81,8 +81,8 @@ def fabricate(store: Any, key: str, kind: str, acc: float | None = None, *, base
     leaves an unsealed directory, no head and a partial label, as a killed job does.
     ``tamper``: "rechain" (log re-chained and resealed) or "report" (report.json's verdict edited)."""
     from ptaudit.app.fleet.store import Attempt
-    from ptaudit.report import write_reports
-    from ptaudit.verify import verify_run
+    from ptaudit.app.report import write_reports
+    from ptaudit.core.verify import verify_run
     from tests.report.runs import make_audit_run
 
     n = store.allocate(key, 10)
@@ -92,7 +92,7 @@ def fabricate(store: Any, key: str, kind: str, acc: float | None = None, *, base
     a = Attempt(key=key, attempt=n, state="ended", executor="local", job_id=f"local-test-{n}",
                 rundir=store.rel(rundir), workspace=store.rel(store.workspace(key, n)))
     if kind == "partial":
-        from ptaudit.session import RunSession
+        from ptaudit.core.session import RunSession
 
         s = RunSession.create(rundir, command=["agent"])
         s.emit("net", "net.request", {"flow": "f1", "method": "GET", "url": "https://huggingface.co/x"})

@@ -11,7 +11,7 @@ import pytest
 from ptaudit.app.fleet.expand import expand
 from ptaudit.app.fleet.plan import load_plan
 from ptaudit.app.fleet.store import FleetStore
-from ptaudit.errors import InputError
+from ptaudit.core.errors import InputError
 from tests.fleet.support import demo_inputs, plan_text
 from tests.support import run_ptaudit
 

@@ -52,7 +52,7 @@ def test_slurm_fleet_end_to_end(fleet_world: FleetWorld, cluster: SlurmCluster, 
     store = FleetStore(plan.parent / "out")
     env = {**fleet_world.env, **cluster.env}
     t0 = time.monotonic()
-    sub = subprocess.Popen([sys.executable, "-m", "ptaudit.cli.main", "fleet", "submit", str(plan), "--executor",
+    sub = subprocess.Popen([sys.executable, "-m", "ptaudit.app.cli.main", "fleet", "submit", str(plan), "--executor",
                             "slurm", "--wait", "--poll", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     killed: dict[str, str] = {}

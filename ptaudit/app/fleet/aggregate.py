@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from detectors.base import CATEGORIES
+from ptaudit.core.findings import CATEGORIES
 
 from .collect import CheckedAttempt
 from .state import RunState

@@ -59,8 +59,8 @@ def check_attempt(store: FleetStore, st: RunState, a: Attempt) -> CheckedAttempt
 
 def _check_dir(rundir: str, head: str | None, want_report: bool) -> tuple[bool, str, bool | None]:
     """In a worker process: (verified against head, verify's summary, report matches log)."""
-    from ptaudit.errors import PtauditError
-    from ptaudit.verify import verify_run
+    from ptaudit.core.errors import PtauditError
+    from ptaudit.core.verify import verify_run
 
     p = Path(rundir)
     if not (p / "manifest.json").is_file():
@@ -79,7 +79,7 @@ def _check_dir(rundir: str, head: str | None, want_report: bool) -> tuple[bool, 
 
 def _report_matches(rundir: Path) -> bool:
     """report.json recomputed from the verified log equals the stored one (but grade, verify)."""
-    from ptaudit.report import build_report, render_json
+    from ptaudit.app.report import build_report, render_json
 
     stored = read_json(rundir / "report.json") if (rundir / "report.json").is_file() else None
     if not isinstance(stored, dict):

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import click
 
-from ptaudit.errors import PtauditError
+from ptaudit.core.errors import PtauditError
 
 from . import ptcli
 from .plan import load_plan

@@ -124,7 +124,7 @@ def network_policy(plan: Plan, k: K8sExec) -> dict[str, Any]:
 
 def manifests(plan: Plan) -> list[dict[str, Any]]:
     if plan.executor.k8s is None:
-        from ptaudit.errors import InputError
+        from ptaudit.core.errors import InputError
 
         raise InputError(f"{plan.source}: the plan has no [executor.k8s] table (image, claim ...); see docs/fleet.md")
     k = plan.executor.k8s
@@ -143,7 +143,7 @@ def validate(docs: list[dict[str, Any]], version: str) -> str | None:
         try:
             used = kubernetes_validate.validate(d, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            from ptaudit.errors import InfraError
+            from ptaudit.core.errors import InfraError
 
             where = ".".join(str(p) for p in exc.path)
             raise InfraError(f"manifest {d['kind']}/{d['metadata']['name']} does not validate against Kubernetes "

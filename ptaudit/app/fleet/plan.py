@@ -24,12 +24,13 @@ from pydantic import (
     model_validator,
 )
 
-from policies import SHIPPED, load_policy
-from ptaudit.errors import InputError, PtauditError
-from ptaudit.task import load_task
-from ptaudit.tomlfile import format_validation, read_toml
-from ptaudit.units import Duration
-from ptaudit.world import load_world
+from detectors import load_policy
+from policies import SHIPPED
+from ptaudit.core.errors import InputError, PtauditError
+from ptaudit.core.task import load_task
+from ptaudit.core.tomlfile import format_validation, read_toml
+from ptaudit.core.units import Duration
+from ptaudit.core.world import load_world
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 PLACEHOLDERS = frozenset({"seed", "agent", "task", "attempt"})

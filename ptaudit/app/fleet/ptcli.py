@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-MAIN = "ptaudit.cli.main"
+MAIN = "ptaudit.app.cli.main"
 
 
 def argv(*args: str) -> list[str]:

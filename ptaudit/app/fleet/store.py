@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ptaudit.errors import InputError
+from ptaudit.core.errors import InputError
 
 from .expand import FleetRun, expand
 from .plan import OnFail, Plan
