@@ -26,7 +26,12 @@ def drive(store: FleetStore, meta: FleetMeta, executor: Executor, wait: bool, po
             states = classify(store, meta, {executor.name: executor})
         if on_update is not None:
             on_update(states)
-        if not wait or all(s.terminal for s in states):
+        if not wait:
+            return states
+        if all(s.terminal for s in states):
+            if executor.running():  # local jobs that wrote their end and are exiting
+                executor.close()
+                states = classify(store, meta, {executor.name: executor})
             return states
         executor.wait(poll_s)
 

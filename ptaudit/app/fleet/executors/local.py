@@ -95,11 +95,11 @@ def _by_pid(j: JobRecord) -> JobState:
     try:
         proc = psutil.Process(j.pid)
         if j.pid_started is not None and abs(proc.create_time() - j.pid_started) > 0.5:
-            return JobState(False, "gone")  # the PID was reused
+            return JobState(False, "ended")  # the PID was reused
         if proc.status() == psutil.STATUS_ZOMBIE:
-            return JobState(False, "exited")
+            return JobState(False, "ended")
         return JobState(True, "RUNNING")
     except psutil.NoSuchProcess:
-        return JobState(False, "gone")
+        return JobState(False, "ended")
     except psutil.Error:
         return JobState(True, "RUNNING (unchecked)")
