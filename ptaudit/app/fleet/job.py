@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +38,7 @@ HEAD = re.compile(r"^log head: ([0-9a-f]{64})\b", re.M)
 VERDICT = re.compile(r"^verdict: (\w+) \(\d+ findings, ended: (.+)\)\s*$", re.M)
 STOP_GRACE_S = 120.0
 PR_SET_PDEATHSIG = 1
-TAIL = 4000
+KEEP_LINES = 2000  # the head and verdict are the last lines ptaudit run prints
 
 
 def job_id_from_env(executor: str) -> str | None:
@@ -84,8 +85,8 @@ def run_attempt(plan_path: str, key: str, out: str | None, executor: str, job_id
             a.head = m.group(1)
         if m := VERDICT.search(stdout):
             a.verdict, a.end_reason = m.group(1), m.group(2).strip()
-        if code == 2 or (code not in (0, 1) and not a.head):
-            a.error = (stderr.strip().splitlines() or [f"ptaudit run exited with {code}"])[-1][:500]
+        if code not in (0, 1) or not a.head:
+            a.error = _why(code, stderr)
         if plan.grade and code in (0, 1):
             values = {"rundir": str(rundir), "workspace": str(ws)}
             g = subprocess.run([arg.format(**values) for arg in plan.grade.command], check=False)
@@ -102,11 +103,24 @@ def run_attempt(plan_path: str, key: str, out: str | None, executor: str, job_id
     return a
 
 
+def _why(code: int, stderr: str) -> str:
+    """ptaudit's own last error line (not the agent's output), else how it ended."""
+    mine = [ln for ln in stderr.splitlines() if ln.startswith("ptaudit: ")]
+    if mine:
+        return mine[-1][:500]
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
 def partial_reason(a: Attempt) -> str:
     if a.end_reason == "interrupted":
         return "interrupted (the job was stopped); the log is sealed but the run is incomplete"
     if a.exit_code not in (0, 1):
-        return f"ptaudit run exited with {a.exit_code}" + (f": {a.error}" if a.error else "")
+        return f"ptaudit run exited with {a.exit_code}" + (f" ({a.error})" if a.error else "")
     return "ptaudit run printed no log head"
 
 
@@ -122,14 +136,13 @@ def _run(argv: list[str], forward_sigterm: bool) -> tuple[int, str, str]:
     """Run ``ptaudit run``, passing its output through to the job log and keeping it."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
                             preexec_fn=_stop_with_parent)  # only a prctl, before any thread starts
-    kept: dict[str, list[str]] = {"out": [], "err": []}
+    kept: dict[str, deque[str]] = {"out": deque(maxlen=KEEP_LINES), "err": deque(maxlen=KEEP_LINES)}
 
     def pump(src: IO[str], dst: IO[str], name: str) -> None:
         for line in src:
             dst.write(line)
             dst.flush()
-            if name == "out" or sum(map(len, kept[name])) < 1 << 20:
-                kept[name].append(line)
+            kept[name].append(line[:4000])
 
     threads = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout, "out"), daemon=True),
                threading.Thread(target=pump, args=(proc.stderr, sys.stderr, "err"), daemon=True)]
@@ -153,7 +166,7 @@ def _run(argv: list[str], forward_sigterm: bool) -> tuple[int, str, str]:
             signal.signal(signal.SIGTERM, old)
         for t in threads:
             t.join(5)
-    return code, "".join(kept["out"]), "".join(kept["err"])[-TAIL:]
+    return code, "".join(kept["out"]), "".join(kept["err"])
 
 
 def slurm_entry(plan_path: str, key: str, out: str) -> dict[str, Any] | None:
