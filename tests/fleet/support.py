@@ -75,7 +75,7 @@ def _rechain(rundir: Path) -> None:
 
 
 def fabricate(store: Any, key: str, kind: str, acc: float | None = None, *, base: float | None = 0.3,
-              graded: bool = True, tamper: str | None = None) -> Any:
+              graded: bool = True, tamper: str | None = None, grade_head: str | None = None) -> Any:
     """One attempt of run ``key`` as a job would leave it: a sealed run directory (pass, fail or
     lossy), its reports, the attempt record with the head, and grade.json. ``kind`` "partial"
     leaves an unsealed directory, no head and a partial label, as a killed job does.
@@ -107,7 +107,9 @@ def fabricate(store: Any, key: str, kind: str, acc: float | None = None, *, base
     a.exit_code, a.verdict, a.end_reason = (1 if kind == "fail" else 0), ("fail" if kind == "fail" else "pass"), "agent_exit"
     store.write_attempt(a)
     if graded:
-        (rundir / "grade.json").write_text(json.dumps(grade(acc, base, "fail" if kind == "fail" else "pass")))
+        g = grade(acc, base, "fail" if kind == "fail" else "pass")
+        g["audit"]["log_head"] = {"own": a.head, "other": "ab" * 32, None: None}[grade_head]
+        (rundir / "grade.json").write_text(json.dumps(g))
     if tamper == "rechain":
         _rechain(rundir)
     elif tamper == "report":
@@ -120,12 +122,12 @@ def fabricate(store: Any, key: str, kind: str, acc: float | None = None, *, base
 # What the collect tests build: (agent, task, seed) -> list of attempts (kind, accuracy, options)
 SCENARIO: dict[tuple[str, str, int], list[tuple[str, float | None, dict[str, Any]]]] = {
     ("alpha", "t1", 0): [("pass", 0.5, {})],
-    ("alpha", "t1", 1): [("pass", 0.6, {})],
+    ("alpha", "t1", 1): [("pass", 0.6, {"grade_head": "other"})],  # grade.json of another run's log
     ("alpha", "t2", 0): [("pass", 0.7, {})],
     ("alpha", "t2", 1): [("pass", 0.9, {})],
     ("beta", "t1", 0): [("fail", 0.9, {})],
     ("beta", "t1", 1): [("pass", 0.5, {})],
-    ("beta", "t2", 0): [("pass", 0.6, {})],
+    ("beta", "t2", 0): [("pass", 0.6, {"grade_head": "own"})],
     ("beta", "t2", 1): [("lossy", 0.8, {})],
     ("gamma", "t1", 0): [("pass", 0.45, {"graded": False})],
     ("gamma", "t1", 1): [("partial", None, {}), ("pass", 0.4, {})],

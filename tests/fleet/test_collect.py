@@ -30,7 +30,7 @@ def _expected(on_fail: str) -> tuple[dict[str, dict[str, Any]], dict[str, float 
         kind, acc, opts = attempts[-1]
         counted = kind != "partial" and "tamper" not in opts
         verdict = {"pass": "pass", "fail": "fail", "lossy": "incomplete"}[kind] if counted else None
-        graded = opts.get("graded", True)
+        graded = opts.get("graded", True) and opts.get("grade_head") != "other"
         score = None
         if counted and graded:
             score = acc if verdict == "pass" or on_fail == "flag" else (0.3 if on_fail == "base" else None)
@@ -89,6 +89,7 @@ def test_scores_follow_the_on_fail_policy(scenario: Any, tmp_path: Path, on_fail
     # statuses name what happened to each score
     status = {k: r["score_status"] for k, r in got_runs.items()}
     assert status["gamma/t1/seed-0"] == "no_grade" and status["gamma/t2/seed-0"] == "not_counted"
+    assert status["alpha/t1/seed-1"] == "grade_mismatch" and status["beta/t2/seed-0"] != "grade_mismatch"
     assert status["beta/t1/seed-0"] == {"withhold": "withheld", "base": "base_substituted", "flag": "flagged"}[on_fail]
     assert status["beta/t2/seed-1"] == status["beta/t1/seed-0"]  # lossy: not a pass either
     # leaderboard order: by score, agents without one last

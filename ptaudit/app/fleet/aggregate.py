@@ -12,7 +12,8 @@ The plan's ``on_fail`` decides how a run whose audit did not pass counts:
   withhold  its score is left out (a cell of withheld runs only has no score)
   base      the base model's score (grade.json's base_accuracy, weighted) replaces it
   flag      its score counts, and the cell and the agent are marked flagged
-A run "passes" only if report.json says pass, the run is not lossy, its log is sealed, and
+A grade.json whose ``audit.log_head`` is not the head the fleet kept graded another log:
+it is not used (``grade_mismatch``). A run "passes" only if report.json says pass, the run is not lossy, its log is sealed, and
 grade.json's audit verdict (when present) is pass too: every other verdict ("fail",
 "incomplete", one not known yet) is treated as not passing and shown as it is. An agent's
 average exists only when every one of its tasks has a score.
@@ -60,7 +61,7 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
     attempts_json = out / "attempts.json"
     con.execute("CREATE TABLE attempts AS SELECT * FROM read_json(?, format='array', columns={"
                 "key: 'VARCHAR', attempt: 'INTEGER', rundir: 'VARCHAR', counted: 'BOOLEAN', verified: 'BOOLEAN', "
-                "partial: 'VARCHAR', reason: 'VARCHAR'})", [str(attempts_json)])
+                "partial: 'VARCHAR', reason: 'VARCHAR', head: 'VARCHAR'})", [str(attempts_json)])
     counted = [store.root / c.rundir for c in checked if c.counted]
     reports = [str(d / "report.json") for d in counted]
     grades = [str(d / "grade.json") for d in counted if (d / "grade.json").is_file()]
@@ -94,7 +95,8 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
                      CAST(benchmarks -> k ->> 'base_accuracy' AS DOUBLE) AS b
               FROM grades, unnest(json_keys(benchmarks)) t(k))
         GROUP BY filename),
-    g AS (SELECT grades.filename, grade_version, audit ->> 'verdict' AS audit_verdict, aggregate, gb.base_score
+    g AS (SELECT grades.filename, grade_version, audit ->> 'verdict' AS audit_verdict,
+                 audit ->> 'log_head' AS grade_head, aggregate, gb.base_score
           FROM grades LEFT JOIN gb USING (filename)),
     j AS (
         SELECT p.*, c.attempt AS counted_attempt, c.rundir,
@@ -103,7 +105,9 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
                json_extract_string(r.run, '$.end_reason') AS end_reason,
                CAST(json_extract(r.stats, '$.findings') AS INTEGER) AS findings,
                {cat_cols},
-               g.filename IS NOT NULL AND g.grade_version = {GRADE_VERSION} AS graded,
+               coalesce(g.grade_head IS NOT NULL AND g.grade_head <> c.head, false) AS grade_mismatch,
+               g.filename IS NOT NULL AND g.grade_version = {GRADE_VERSION}
+                   AND (g.grade_head IS NULL OR g.grade_head = c.head) AS graded,
                g.audit_verdict,
                CASE WHEN g.grade_version = {GRADE_VERSION} THEN g.aggregate END AS raw_score,
                CASE WHEN g.grade_version = {GRADE_VERSION} THEN g.base_score END AS base_score
@@ -121,6 +125,7 @@ def aggregate(store: FleetStore, meta: FleetMeta, states: list[RunState], checke
         FROM j)
     SELECT *,
            CASE WHEN counted_attempt IS NULL THEN 'not_counted'
+                WHEN grade_mismatch THEN 'grade_mismatch'
                 WHEN NOT graded THEN 'no_grade'
                 WHEN verdict = 'pass' THEN 'counted'
                 WHEN $on_fail = 'flag' THEN 'flagged'

@@ -25,7 +25,8 @@ from .leaderboard_text import pct
 PALETTE = ("#c1121f", "#e76f51", "#f4a261", "#9b5de5", "#3a86ff", "#8d99ae", "#2a9d8f", "#6d597a", "#495057")
 VERDICT_CLASS = {"pass": "pass", "fail": "fail"}
 STATUS_TEXT = {"counted": "counted", "flagged": "flagged ⚑", "base_substituted": "base score substituted",
-               "withheld": "withheld", "no_grade": "not graded", "not_counted": "not counted"}
+               "withheld": "withheld", "no_grade": "not graded",
+               "grade_mismatch": "grade.json is for another log", "not_counted": "not counted"}
 
 CSS = """
 :root{--fg:#1d2327;--muted:#6b7378;--line:#e3e6e8;--bg:#f6f7f8;--pass:#1f8a4c;--fail:#c1121f;--warn:#b7791f}
