@@ -75,7 +75,9 @@ def test_slurm_fleet_end_to_end(fleet_world: FleetWorld, cluster: SlurmCluster, 
                 else:
                     subprocess.run(["scancel", str(a.job_id)], env=env, check=True, timeout=30)
                     killed[key] = "scancel"
-            assert time.monotonic() - t0 < 300 and sub.poll() is None, "the slow runs did not start"
+            if sub.poll() is not None or time.monotonic() - t0 > 300:
+                out, errs = sub.communicate(timeout=60) if sub.poll() is not None else ("", "")
+                raise AssertionError(f"the slow runs did not start (submit: {sub.poll()}):\n{out[-3000:]}{errs[-3000:]}")
             time.sleep(0.3)
         out, errs = sub.communicate(timeout=600)
     finally:

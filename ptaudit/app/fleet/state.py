@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .executors import Executor, JobState
 from .expand import FleetRun
-from .store import Attempt, FleetMeta, FleetStore, JobRecord
+from .store import Attempt, FleetMeta, FleetStore, JobRecord, read_json
 
 TERMINAL = ("done", "failed", "error")
 
@@ -101,8 +101,6 @@ def _one(store: FleetStore, meta: FleetMeta, run: FleetRun, jobs: list[JobRecord
 
 
 def store_reason(store: FleetStore, a: Attempt) -> str:
-    from .store import read_json
-
     label = read_json(store.partial_label(a.key, a.attempt))
     if isinstance(label, dict) and label.get("reason"):
         return f"attempt {a.attempt}: {label['reason']}"

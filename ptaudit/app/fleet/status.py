@@ -28,7 +28,7 @@ def render_status(console: Console, meta: FleetMeta, states: list[RunState], onl
         if only_open and s.terminal:
             continue
         a = s.latest
-        verdict = a.verdict or "" if a else ""
+        verdict = (a.verdict or "") if a else ""
         t.add_row(s.run.key, f"[{STYLE.get(s.status, '')}]{s.status}[/]", f"{s.used}/{meta.max_attempts}",
                   s.job or "", verdict, (a.end_reason or "") if a else "", s.note)
     console.print(t)

@@ -217,24 +217,31 @@ class FleetStore:
         out: list[Attempt] = []
         for p in d.glob("attempt-*.json") if d.is_dir() else []:
             data = read_json(p)
-            if data is None or data == {}:
+            if not data:
                 continue  # just allocated; its first record follows
             out.append(Attempt.model_validate(data))
         return sorted(out, key=lambda a: a.attempt)
 
     def allocate(self, key: str, limit: int) -> int | None:
-        """The next attempt number, taken exclusively; None when ``limit`` are used."""
+        """The next attempt number, taken exclusively; None when ``limit`` are used.
+
+        The placeholder is linked into place whole (never an empty file a reader could see),
+        and a link fails if the name exists: atomic and exclusive, also on NFS."""
         d = self.records(key)
         d.mkdir(parents=True, exist_ok=True)
-        for n in range(1, limit + 1):
-            try:
-                fd = os.open(d / f"attempt-{n}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                continue
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".alloc.")
+        try:
             os.write(fd, b"{}\n")
             os.close(fd)
-            return n
-        return None
+            for n in range(1, limit + 1):
+                try:
+                    os.link(tmp, d / f"attempt-{n}.json")
+                except FileExistsError:
+                    continue
+                return n
+            return None
+        finally:
+            os.unlink(tmp)
 
     def write_attempt(self, a: Attempt) -> None:
         write_json(self.records(a.key) / f"attempt-{a.attempt}.json", a.model_dump())
