@@ -7,7 +7,7 @@ job's Python), plan loading, a fresh workspace, the records.
 
 Runs in a fresh loopback-only network namespace (re-executes itself under ``unshare``).
 
-    python bench/bench_fleet.py [N]
+    python bench/bench_fleet.py [N] [--quick]
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import _results  # noqa: E402
+
 NETNS = "PTAUDIT_BENCH_NETNS"
 
 
@@ -79,10 +82,16 @@ def main(n: int) -> None:
     t.add_row("fleet, Slurm (submitit)", f"{slurm:.1f}", f"{slurm / n:.2f}", f"{slurm / n / base:.2f}×")
     Console().print(t)
     print(f"one-node Slurm cluster: up in {start:.2f} s (munged, slurmctld, slurmd to an idle node)")
+    for how, total in (("local executor", local), ("Slurm (submitit)", slurm)):
+        _results.record("fleet", f"time per trivial audited run, fleet {how}", total / n, "s", base,
+                        "plain ptaudit run", better="lower", note=f"{n} runs one at a time")
+    _results.record("fleet", "one-node Slurm cluster start", start, "s", note="munged, slurmctld, slurmd to idle")
+    _results.flush()
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    count = int(args[0]) if args else (2 if "--quick" in sys.argv else 4)
     if not os.environ.get(NETNS):
         script = 'ip link set lo up && exec "$@"'
         raise SystemExit(subprocess.run(["unshare", "--net", "--", "sh", "-c", script, "sh", sys.executable,
