@@ -2,6 +2,8 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
+# fleet tests: a real one-node Slurm cluster (tests/fleet/slurmcluster.py)
+DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo bench lint
