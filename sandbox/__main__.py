@@ -5,6 +5,7 @@
                         [--honeytokens FILE] [--state-dir DIR] -- CMD...
   python -m sandbox doctor
   python -m sandbox cleanup
+  python -m sandbox install-runsc [--force]
 """
 from __future__ import annotations
 
@@ -87,6 +88,19 @@ def cleanup() -> None:
     """Remove sandboxes whose owner process died."""
     for cid in cleanup_stale():
         click.echo(f"cleaned {cid}")
+
+
+@cli.command("install-runsc")
+@click.option("--force", is_flag=True, help="Reinstall even if the pinned runsc is intact.")
+def install_runsc(force: bool) -> None:
+    """Install the pinned runsc (gVisor 20240729) from this machine's Debian registry."""
+    from .install import InstallError, install
+
+    try:
+        install(force=force)
+    except InstallError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
