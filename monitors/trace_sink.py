@@ -20,6 +20,7 @@ headers, undecodable payloads and unknown message types are counted, reported, s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -67,6 +68,10 @@ class TraceSinkConfig(MonitorConfig):
                          "default: drop at once. Retrying briefly stalls the traced task instead of losing points.")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
+    hash_mounts: dict[str, Path] = Field(
+        default_factory=dict, description="sandbox path prefix -> host dir, for hashing executed binaries "
+        "host-side (runsc 2022-12 and 2024-07 leave ExecveInfo.binary_sha256 empty)")
+    hash_max_bytes: int = Field(default=256 << 20, ge=0, description="Larger binaries are not hashed.")
 
 
 def decode_sockaddr(raw: bytes) -> dict[str, Any]:
@@ -119,6 +124,7 @@ class TraceSink(Monitor):
         self._connects: dict[int, bytes] = {}     # tid -> sockaddr seen at connect/enter
         self._bad_events = 0
         self._opens = 0
+        self._hashes: dict[tuple[int, int, int, int], str] = {}
 
     # -- configuration for runsc -------------------------------------------------------
     def pod_init_config(self) -> dict[str, Any]:
@@ -346,8 +352,12 @@ class TraceSink(Monitor):
             pid = ctx["pid"]
             data = {**ctx, "ppid": self.tree.ppid(pid), "argv": list(msg.argv)[:4096],
                     "exe": msg.binary_path, "cwd": msg.context_data.cwd}
+            if msg.binary_mode:  # binary_info: who owns what ran (uid 1000: the agent's own file)
+                data.update(binary_mode=oct(msg.binary_mode), binary_uid=msg.binary_uid, binary_gid=msg.binary_gid)
             if msg.binary_sha256:
-                data["binary_sha256"] = bytes(msg.binary_sha256).hex()
+                data["binary_sha256"], data["binary_sha256_by"] = bytes(msg.binary_sha256).hex(), "runsc"
+            elif (h := self._host_hash(msg.binary_path)) is not None:
+                data["binary_sha256"], data["binary_sha256_by"] = h, "host"
             return self._out("proc.exec", data)
         if mtype == tp.MSG_CONTAINER_START:
             return self._out("proc.exec", {**ctx, "ppid": None, "argv": list(msg.args)[:4096],
@@ -365,6 +375,37 @@ class TraceSink(Monitor):
                 return None  # a thread, not the process
             return self._out("proc.exit", {**ctx, "exit_status": msg.exit_status})
         return None
+
+    def _host_hash(self, path: str) -> str | None:
+        """sha256 of an executed file, read through the host side of its mount (cached per
+        inode and mtime). Hashed when the event is decoded, milliseconds after the exec."""
+        path = posixpath.normpath(path)
+        for prefix, host in sorted(self.cfg.hash_mounts.items(), key=lambda kv: -len(kv[0])):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                target = Path(host) / posixpath.relpath(path, prefix)
+                break
+        else:
+            return None
+        try:
+            # The agent controls symlinks under its workspace: never read outside the mount.
+            base = os.path.realpath(host)
+            if os.path.commonpath([base, os.path.realpath(target)]) != base:
+                return None
+            st = os.stat(target)
+            key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            if key in self._hashes:
+                return self._hashes[key]
+            if st.st_size > self.cfg.hash_max_bytes or not os.path.isfile(target):
+                return None
+            h = hashlib.sha256()
+            with open(target, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError:
+            return None
+        if len(self._hashes) < 10_000:
+            self._hashes[key] = h.hexdigest()
+        return h.hexdigest()
 
     def _open(self, ctx: dict[str, Any], msg: Any) -> None:
         self.counts["opens_seen"] += 1
