@@ -45,6 +45,10 @@ class RunSpec:
     time_limit: float | None = None
     upstream_ca: Path | None = None  # CA of the world's HTTPS servers (simulated internet)
     extra_env: dict[str, str] = field(default_factory=dict)
+    runsc: Path | None = None          # --runsc (else PTAUDIT_RUNSC, the pinned release, PATH)
+    platform: str | None = None        # --platform (else systrap if it works, else ptrace)
+    gpus: str | None = None            # --gpus all|0,1 (implies a GPU even if the task has gpu = false)
+    nvproxy_driver_version: str | None = None  # at your own risk
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Orchestrator:
         self._signal_threads: list[threading.Thread] = []
         self.finished = threading.Event()
         self.runsc_flags: list[str] = []
+        self.runsc_path = "runsc"
         self.placeholder: str | None = None
         self._lock = threading.Lock()
         self._findings: dict[str, Finding] = {}
@@ -121,7 +126,7 @@ class Orchestrator:
         world_ref = (InputRef(path=str(spec.world.source), sha256=spec.world.sha256 or "")
                      if spec.world and spec.world.source else None)
         self.session = RunSession.create(spec.out, command=spec.command, task=task_ref, policy=pol_ref,
-                                         world=world_ref, versions=_versions(),
+                                         world=world_ref, versions=_versions(self.runsc_path),
                                          start_data={"fail_on": spec.policy.fail_on,
                                                      "time_limit_s": effective_time_limit(spec),
                                                      "workspace": str(spec.workspace), "world": bool(spec.world)})
@@ -166,20 +171,27 @@ class Orchestrator:
     def _preflight(self) -> None:
         if os.geteuid() != 0:
             raise InfraError("ptaudit run needs root (runsc creates namespaces): run it with sudo")
-        if not shutil.which("runsc"):
-            raise InfraError("runsc (gVisor) is not installed: apt-get install -y runsc")
-        from sandbox import cleanup_stale
+        from sandbox import SandboxError, cleanup_stale
+        from sandbox import runsc as rs
+
+        try:
+            self.runsc_path = rs.find_runsc(self.spec.runsc)
+        except SandboxError as exc:
+            raise (InputError if exc.exit_code == 2 else InfraError)(exc.message) from None
 
         cleanup_stale()  # sandboxes and relays of runs whose ptaudit was killed
         ws = self.spec.workspace
         if not ws.is_dir():
             raise InputError(f"--workspace {ws}: not a directory")
-        if self.spec.task.gpu:
-            from sandbox.runsc import supports_flag
+        if self.spec.task.gpu or self.spec.gpus is not None:
+            from sandbox.gpu import parse_gpus, plan
 
-            if not supports_flag("nvproxy"):
-                raise InfraError("the task needs a GPU but this runsc has no --nvproxy: "
-                                 "install runsc release-20230529 or newer")
+            try:  # refuse before anything starts: no nvproxy, no or unsupported driver, missing nodes
+                plan(parse_gpus(self.spec.gpus), self.runsc_path, self.spec.nvproxy_driver_version)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            except SandboxError as exc:
+                raise InfraError(exc.message) from None
 
     def _emit(self, source: str, kind: str, data: dict[str, Any]) -> None:
         assert self.session is not None
@@ -312,7 +324,7 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
 
-def _versions() -> dict[str, str | None]:
+def _versions(runsc: str) -> dict[str, str | None]:
     from sandbox import runsc as rs
 
     try:
@@ -320,10 +332,10 @@ def _versions() -> dict[str, str | None]:
     except ImportError:
         mitm = None
     try:
-        runsc_v = rs.version()
+        runsc_v, runsc_sha = rs.version(runsc), rs.sha256(runsc)
     except Exception:  # noqa: BLE001
-        runsc_v = None
-    return {"runsc": runsc_v, "mitmproxy": mitm}
+        runsc_v = runsc_sha = None
+    return {"runsc": runsc_v, "runsc_path": runsc, "runsc_sha256": runsc_sha, "mitmproxy": mitm}
 
 
 def placeholder_token() -> str:

@@ -3,6 +3,7 @@ that knows the constructors of the proxy, the monitors and the sandbox."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InfraError, InputError
@@ -52,6 +53,7 @@ def start_proxy(o: Orchestrator) -> Any:
 
 def make_sandbox(o: Orchestrator) -> Any:
     from sandbox import Sandbox, SandboxConfig
+    from sandbox.gpu import parse_gpus
 
     from .orchestrate import effective_time_limit
 
@@ -61,14 +63,15 @@ def make_sandbox(o: Orchestrator) -> Any:
     if task.agent.api_key_env and o.placeholder:
         env[task.agent.api_key_env] = o.placeholder
     env.setdefault("HF_ENDPOINT", "https://huggingface.co")
-    ro = {}
+    ro = dict(task.ro_mounts)
     if task.base_model_dir is not None:
         ro["/models/base"] = task.base_model_dir
     try:
         cfg = SandboxConfig(
             command=spec.command, workspace=spec.workspace.resolve(), ro_mounts=ro, env=env,
             time_limit_s=effective_time_limit(spec), grace_s=pol.budgets.grace, max_pids=pol.budgets.max_processes,
-            gpu=task.gpu, proxy_target=f"127.0.0.1:{o.proxy.port}", proxy_ca=o.proxy.ca_cert_path,
+            gpu=task.gpu or spec.gpus is not None, gpus=parse_gpus(spec.gpus), runsc=o.runsc_path, platform=spec.platform,
+            nvproxy_driver_version=spec.nvproxy_driver_version, proxy_target=f"127.0.0.1:{o.proxy.port}", proxy_ca=o.proxy.ca_cert_path,
             workspace_max_bytes=pol.budgets.workspace_max, honeytokens=pol.honeytokens.enabled,
             honeytokens_file=s.rundir.path / "honeytokens.json",
             runsc_flags=list(o.runsc_flags),
@@ -83,7 +86,11 @@ def make_sandbox(o: Orchestrator) -> Any:
         if o.progress:
             o.progress.agent_output(stream, chunk)
 
-    return Sandbox(cfg, emit, state_dir=o.state / "sandbox", output=output)
+    sb = Sandbox(cfg, emit, state_dir=o.state / "sandbox", output=output)
+    for m in o.monitors:  # NVML lists the sandbox's host pids (the sentry holds the GPU contexts)
+        if hasattr(m, "attribute_to"):
+            m.attribute_to(sb.host_pids)
+    return sb
 
 
 def start_monitors(o: Orchestrator) -> list[Any]:
@@ -98,7 +105,9 @@ def start_monitors(o: Orchestrator) -> list[Any]:
     started: list[Any] = []
     tracedir = o.state / "trace"
     tracedir.mkdir(mode=0o700)
-    trace = TraceSink(TraceSinkConfig(socket_path=tracedir / "sink.sock"))
+    # Executed binaries are hashed through the host side of the mounts they come from.
+    hash_mounts = {"/usr": Path("/usr"), "/workspace": o.spec.workspace.resolve(), **o.spec.task.ro_mounts}
+    trace = TraceSink(TraceSinkConfig(socket_path=tracedir / "sink.sock", hash_mounts=hash_mounts))
     monitors = [
         FsWatch(FsWatchConfig(workspace=o.spec.workspace.resolve(), store_max=pol.monitors.fs_store_max),
                 s.rundir.blobs),
@@ -123,7 +132,7 @@ def start_resources(o: Orchestrator) -> Any:
 
     s, pol, sb = o.session, o.spec.policy, o.sandbox
     assert s is not None and sb is not None
-    mon = Resources(ResourcesConfig(container_id=sb.id, runsc_root=sb.run_dir / "root",
+    mon = Resources(ResourcesConfig(container_id=sb.id, runsc_root=sb.run_dir / "root", runsc=o.runsc_path,
                                     workspace=o.spec.workspace.resolve(), interval_s=pol.budgets.sample_interval,
                                     max_processes=pol.budgets.max_processes, workspace_max=pol.budgets.workspace_max))
     mon.start(s.emit)

@@ -27,7 +27,9 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
               "open('/workspace/blob', 'wb').write(bytes(3 << 20))\n"
               "x = bytearray(64 << 20)\n"
               "ps = [subprocess.Popen(['sleep', '3']) for _ in range(3)]\n"
-              "[p.wait() for p in ps]\n")
+              "busy = subprocess.Popen(['python3', '-c', 'import time\\nt = time.time()\\n"
+              "while time.time() - t < 2.5: pass'])\n"
+              "[p.wait() for p in ps + [busy]]\n")
     res = run_sandboxed(tmp_path, ["python3", "-c", script], col, on_start=attach)
     m = holder["m"]
     m.stop()
@@ -44,3 +46,7 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
     assert len(col.of("res.budget_exceeded")) == 2
     (summary,) = col.of("res.summary")
     assert summary["max_pids"] >= 4 and summary["samples"] >= len(samples)
+    # per process: the busy loop uses most of a CPU over its life
+    rows = [p for d in samples for p in d["procs"] or []]
+    busy = [p for p in rows if p["cmd"] == "python3" and p["ppid"] != 0]
+    assert busy and max(p["cpu_pct"] for p in busy) >= 50, rows
