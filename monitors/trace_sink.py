@@ -68,6 +68,8 @@ class TraceSinkConfig(MonitorConfig):
                          "default: drop at once. Retrying briefly stalls the traced task instead of losing points.")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
+    drain_timeout_s: float = Field(default=300.0, gt=0, description="At stop, how long to keep decoding "
+                                   "frames already received; the rest is counted as lost.")
     hash_mounts: dict[str, Path] = Field(
         default_factory=dict, description="sandbox path prefix -> host dir, for hashing executed binaries "
         "host-side (runsc 2022-12 and 2024-07 leave ExecveInfo.binary_sha256 empty)")
@@ -118,6 +120,8 @@ class TraceSink(Monitor):
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._abandoned = 0
         self._dropped_seen: dict[int, int] = {}   # connection -> last cumulative dropped count
         self._pending_loss: dict[str, int] = {}   # reason -> count not yet recorded
         self._loss_lock = threading.Lock()
@@ -184,7 +188,20 @@ class TraceSink(Monitor):
                 t.join(5)
         self._q.put(None)  # after the readers: nothing is queued behind the end marker
         for t in self._threads:
-            t.join(10)
+            if t.name != "trace-decode":
+                t.join(10)
+        # Every frame read is decoded and recorded before we report: a burst (pip unpacking
+        # thousands of files) can leave a backlog when the sandbox exits. Bounded: what is
+        # still queued at the deadline is counted as lost, never dropped silently.
+        decoder = next((t for t in self._threads if t.name == "trace-decode"), None)
+        if decoder is not None:
+            decoder.join(self.cfg.drain_timeout_s)
+            if decoder.is_alive():
+                self._abandon.set()
+                decoder.join(10)
+                left = self._q.qsize() + self._abandoned
+                if left:
+                    self._add_loss(f"sink stopped with {left} frames not decoded (drain timeout)", left)
         for tid, addr in list(self._connects.items()):  # enter without exit: no result
             self._emit_connect(tid, None, addr, None)
         self._flush_loss()
@@ -285,6 +302,9 @@ class TraceSink(Monitor):
                 item = ()  # type: ignore[assignment]
             if item is None:
                 break
+            if item and self._abandon.is_set():
+                self._abandoned += 1
+                continue
             if item:
                 try:
                     self._decode(*item)

@@ -47,8 +47,9 @@ def torch_mounts() -> dict[str, Path]:
     return mounts
 
 
-def build(root: Path, simnet: Any) -> dict[str, Any]:
-    """Task, workspace and simulated-internet content for the training demo under ``root``."""
+def build(root: Path, simnet: Any, packages: dict[str, dict[str, bytes]] | None = None) -> dict[str, Any]:
+    """Task, workspace and simulated-internet content for the training demo under ``root``
+    (``packages``: an index already built, to reuse)."""
     from tests.simnet.wheels import index_packages
 
     test, train = benchmark(60, seed=7), benchmark(240, seed=1234)
@@ -72,7 +73,7 @@ def build(root: Path, simnet: Any) -> dict[str, Any]:
     ws.mkdir()
     shutil.copy(Path(__file__).with_name("train_agent.py"), ws / "train_agent.py")
     return {"task": task, "workspace": ws, "repos": hub_repos(simnet, test, train),
-            "packages": index_packages(PACKAGES)}
+            "packages": packages if packages is not None else index_packages(PACKAGES)}
 
 
 def agent_command(*flags: str) -> list[str]:

@@ -228,3 +228,34 @@ def test_host_hash_stays_inside_the_mount(short_dir: Path, tmp_path: Path) -> No
     assert sink._host_hash("/workspace/tool") == hashlib.sha256(b"#!/bin/sh\n").hexdigest()
     assert sink._host_hash("/workspace/escape") is None  # a symlink out of the workspace
     assert sink._host_hash("/workspace/../etc/hostname") is None and sink._host_hash("/opt/x") is None
+
+
+class SlowLog(Collector):
+    """A log that takes 10 ms per record (fdatasync under I/O load)."""
+
+    def __call__(self, source: str, kind: str, data: dict) -> None:  # type: ignore[type-arg]
+        if kind == "proc.exec":
+            time.sleep(0.01)
+        super().__call__(source, kind, data)
+
+
+@pytest.mark.parametrize("drain_s,complete", [(60.0, True), (0.3, False)])
+def test_backlog_at_exit_is_recorded_or_counted(short_dir: Path, drain_s: float, complete: bool) -> None:
+    """runsc sends a burst and exits; the sink has read it all but not yet recorded it.
+    stop() records the whole backlog, or (at its deadline) counts what is left as lost."""
+    sink = trace_sink(short_dir, drain_timeout_s=drain_s)
+    col = SlowLog()
+    sink.start(col)
+    s = _fake_runsc(sink.cfg.socket_path)
+    n = 1100  # 11 s of recording: longer than any fixed join
+    for i in range(n):
+        s.send(tp.frame(tp.MSG_SENTRY_EXEC, _exec_msg(100 + i, ["step", str(i)])))
+    s.close()  # the sandbox exited
+    assert _wait(lambda: not sink._conns, 10)
+    sink.stop()
+    got = len(col.of("proc.exec"))
+    lost = sum(d["count"] for d in col.of("monitor.events_lost") if "not decoded" in d["reason"])
+    if complete:
+        assert got == n and lost == 0
+    else:
+        assert got < n and got + lost == n
