@@ -40,6 +40,7 @@ def summarize(events_path: Path, final_model: str = "final_model") -> dict[str, 
     packages: dict[str, dict[str, Any]] = {}
     start: dict[int, int] = {}
     cpu: dict[int, float] = {}
+    last: dict[int, tuple[int, int, Any]] = {}
     model: dict[str, dict[str, Any]] = {}
     prefix = final_model.rstrip("/") + "/"
     for e in read_events(events_path):
@@ -50,10 +51,11 @@ def summarize(events_path: Path, final_model: str = "final_model") -> dict[str, 
             if k in ("proc.exec", "proc.clone") and isinstance(pid, int):
                 start.setdefault(pid, int(d.get("time_ns") or e.ts))
         elif k == "res.sample":
+            # proc.* events may be recorded after the samples (the trace sink drains its
+            # backlog later): keep the last share per pid and pair it with the start below.
             for p in d.get("procs") or []:
-                t0 = start.get(p.get("pid"))
-                if t0 is not None and isinstance(p.get("cpu_pct"), int):
-                    cpu[p["pid"]] = max(cpu.get(p["pid"], 0.0), p["cpu_pct"] / 100 * max(0, e.ts - t0) / 1e9)
+                if isinstance(p.get("pid"), int) and isinstance(p.get("cpu_pct"), int):
+                    last[p["pid"]] = (e.ts, p["cpu_pct"], p.get("cmd"))
         elif k == "net.response" and d.get("status") == 200 and (pkg := package_of(str(d.get("url", "")))):
             body = d.get("body") or {}
             packages.setdefault(pkg["file"], {**pkg, "size": body.get("size", d.get("size")),
@@ -62,6 +64,9 @@ def summarize(events_path: Path, final_model: str = "final_model") -> dict[str, 
         elif k == "fs.final_scan" and str(d.get("path", "")).startswith(prefix):
             model[d["path"]] = {"path": d["path"], "size": d.get("size"), "sha256": d.get("sha256"),
                                 "type": d.get("type")}
+    for pid, (ts, pct, _cmd) in last.items():
+        if pid in start:
+            cpu[pid] = pct / 100 * max(0, ts - start[pid]) / 1e9
     procs = []
     for pid, info in sorted(tree.procs.items())[:MAX_ROWS]:
         procs.append({"pid": pid, "ppid": info.ppid, "cmdline": " ".join(info.argv)[:300] or None,

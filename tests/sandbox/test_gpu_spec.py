@@ -180,3 +180,19 @@ def test_sandbox_refuses_before_the_agent_starts(tmp_path: Path) -> None:
         run_in_sandbox(tmp_path, ["touch", "/workspace/ran"], gpu=True)
     assert err.value.exit_code == 3 and "no NVIDIA driver" in err.value.message
     assert not (tmp_path / "ws" / "ran").exists()
+
+
+def test_doctor_rows_driver_supported_or_remedy(tmp_path: Path) -> None:
+    from sandbox.doctor import gpu_checks
+
+    fake_host(tmp_path / "ok")
+    rows = {c.name: c for c in gpu_checks(str(PINNED_BINARY), root=tmp_path / "ok")}
+    assert rows["NVIDIA driver"].detail == f"{DRIVER} (from /proc/driver/nvidia/version)"
+    assert rows["nvproxy supports this driver"].ok and "lists 550.90.07" in rows["nvproxy supports this driver"].detail
+    fake_host(tmp_path / "new", driver="580.159.04")
+    rows = {c.name: c for c in gpu_checks(str(PINNED_BINARY), root=tmp_path / "new")}
+    bad = rows["nvproxy supports this driver"]
+    assert not bad.ok and not bad.essential and "does not list 580.159.04" in bad.detail
+    assert "--runsc PATH" in bad.fix and "--nvproxy-driver-version 550.90.07" in bad.fix and "own risk" in bad.fix
+    rows = {c.name: c for c in gpu_checks(str(PINNED_BINARY), root=tmp_path / "nothing")}
+    assert not rows["NVIDIA driver"].ok and "nvproxy supports this driver" not in rows
