@@ -70,7 +70,7 @@ def make_sandbox(o: Orchestrator) -> Any:
         cfg = SandboxConfig(
             command=spec.command, workspace=spec.workspace.resolve(), ro_mounts=ro, env=env,
             time_limit_s=effective_time_limit(spec), grace_s=pol.budgets.grace, max_pids=pol.budgets.max_processes,
-            gpu=task.gpu or spec.gpus is not None, gpus=parse_gpus(spec.gpus), runsc=o.runsc_path, platform=spec.platform,
+            gpu=task.gpu or spec.gpus is not None, gpus=parse_gpus(spec.gpus), runsc=spec.runsc, platform=spec.platform,
             nvproxy_driver_version=spec.nvproxy_driver_version, proxy_target=f"127.0.0.1:{o.proxy.port}", proxy_ca=o.proxy.ca_cert_path,
             workspace_max_bytes=pol.budgets.workspace_max, honeytokens=pol.honeytokens.enabled,
             honeytokens_file=s.rundir.path / "honeytokens.json",
