@@ -85,7 +85,7 @@ class Bench:
 
 def torch_env(tmp: Path) -> tuple[dict[str, Path], Path]:
     """The demo's torch mounts, and a host dir of symlinks to the same trees (native)."""
-    from ptaudit.demo.train import torch_mounts
+    from ptaudit.app.demo.train import torch_mounts
 
     mounts = torch_mounts()
     links = tmp / "torchsite"

@@ -1,7 +1,7 @@
 """The monitor interface: a small class with its config model beside it.
 
     mon = FsWatch(FsWatchConfig(workspace=ws), blobs=session.rundir.blobs)
-    mon.start(session.emit)        # emit(source, kind, data) is its only output
+    mon.start(session.record)      # record(typed event) is its only output
     ...
     mon.stop()
     mon.status()                   # MonitorStatus(healthy, events, lost, detail)
@@ -11,6 +11,11 @@ The orchestrator starts and stops monitors and polls ``status()``; a monitor who
 A monitor never raises out of its threads: a fault makes it unhealthy with the reason in
 ``detail``, and loss it knows of is both counted in ``lost`` and recorded as a
 ``monitor.events_lost`` event.
+
+Monitors register by decorator (``@register``) with one declared ``source``; ``ptaudit
+run`` builds every registered monitor from a :class:`MonitorContext` (``from_context``),
+in its ``phase``, and the report draws one lane per source. Third-party monitors come in
+through the ``ptaudit.monitors`` entry-point group.
 """
 
 from __future__ import annotations
@@ -18,14 +23,38 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Emit = Callable[[str, str, dict[str, Any]], Any]
-"""``emit(source, kind, data)``: RunSession.emit, RecorderClient.emit, or a test list."""
+from ptaudit.core.events import EventData, EventsLost
+from ptaudit.core.plugins import Registry
 
-LOST_KIND = "monitor.events_lost"
+if TYPE_CHECKING:
+    from policies.schema import Policy
+    from ptaudit.core.blobs import BlobStore
+    from ptaudit.core.task import Task
+
+Record = Callable[[EventData], Any]
+"""``record(event)``: RunSession.record, RecorderClient.record, or a test list's append."""
+
+Phase = Literal["before_agent", "with_sandbox"]
+
+
+@dataclass
+class MonitorContext:
+    """What ``ptaudit run`` hands a monitor to build itself from."""
+
+    policy: Policy
+    task: Task
+    workspace: Path
+    blobs: BlobStore
+    state_dir: Path  # private, per monitor: sockets, config files
+    container_id: str | None = None  # phase "with_sandbox" only
+    runsc_root: Path | None = None  # phase "with_sandbox" only
+    runsc: str = "runsc"
 
 
 class MonitorConfig(BaseModel):
@@ -52,12 +81,25 @@ class Monitor(ABC):
     ``self._fail(reason)`` when they can no longer observe what they promised to.
     """
 
-    source: str = "ptaudit"
-    name: str = "monitor"
-    producer: str = ""  # monitor.events_lost's producer; defaults to source
+    source: ClassVar[str] = "ptaudit"
+    name: ClassVar[str] = "monitor"
+    producer: ClassVar[str] = ""  # monitor.events_lost's producer; defaults to source
+    phase: ClassVar[Phase] = "before_agent"
+    """before_agent: listening before the sandbox starts; with_sandbox: needs its container."""
+    lane: ClassVar[int] = 50
+    """Position of this monitor's source among the report's timeline lanes (low first)."""
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> Monitor | None:
+        """Build from a run's context; None when this monitor does not apply to the run."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built by ptaudit run")
+
+    def runsc_flags(self, path: Path | None = None) -> list[str]:
+        """Global runsc flags this monitor needs (the trace sink's session config)."""
+        return []
 
     def __init__(self) -> None:
-        self._emit_fn: Emit | None = None
+        self._record_fn: Record | None = None
         self._events = 0
         self._lost = 0
         self._lost_unknown = False
@@ -83,7 +125,7 @@ class Monitor(ABC):
         return True
 
     @abstractmethod
-    def start(self, emit: Emit) -> None:
+    def start(self, record: Record) -> None:
         """Begin observing; returns once the monitor is live (ready before the sandbox starts)."""
 
     @abstractmethod
@@ -91,19 +133,19 @@ class Monitor(ABC):
         """Stop observing and flush what is pending; idempotent."""
 
     def status(self) -> MonitorStatus:
-        return MonitorStatus(healthy=self._fault is None and self._emit_fn is not None,
+        return MonitorStatus(healthy=self._fault is None and self._record_fn is not None,
                              events=self._events, lost=-1 if self._lost_unknown else self._lost,
                              detail=self._fault or self._detail)
 
     # -- helpers for subclasses -------------------------------------------------
-    def _emit(self, kind: str, data: dict[str, Any], source: str | None = None) -> None:
-        emit = self._emit_fn
-        if emit is None:
+    def _record(self, ev: EventData) -> None:
+        record = self._record_fn
+        if record is None:
             return
         try:
-            emit(source or self.source, kind, data)
+            record(ev)
         except Exception as exc:  # noqa: BLE001 - the recorder is gone: we are blind now
-            self._fail(f"emit({kind}) failed: {exc!r}")
+            self._fail(f"record({ev.KIND}) failed: {exc!r}")
             return
         with self._count_lock:
             self._events += 1
@@ -115,8 +157,25 @@ class Monitor(ABC):
                 self._lost_unknown = True
             else:
                 self._lost += count
-        self._emit(LOST_KIND, {"producer": self.producer or self.source, "count": count, "reason": reason, **extra})
+        self._record(EventsLost(producer=self.producer or self.source, count=count, reason=reason, **extra))
 
     def _fail(self, reason: str) -> None:
         if self._fault is None:
             self._fault = reason
+
+
+MONITORS: Registry[Monitor] = Registry("monitor", "monitors", "ptaudit.monitors")
+"""Every monitor ``ptaudit run`` builds, by name."""
+
+
+def register(cls: type[Monitor]) -> type[Monitor]:
+    """Class decorator: ``ptaudit run`` builds this monitor for every run."""
+    return MONITORS.register(cls)
+
+
+def lanes() -> list[str]:
+    """Event sources in timeline order: the proxy's, every monitor's, then the core's."""
+    by_source: dict[str, int] = {"net": 0}
+    for _, cls in MONITORS.items():
+        by_source.setdefault(cls.source, cls.lane)
+    return [s for s, _ in sorted(by_source.items(), key=lambda kv: (kv[1], kv[0]))] + ["sandbox", "ptaudit", "detector"]

@@ -24,7 +24,9 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import Emit, Monitor, MonitorConfig
+from ptaudit.core.events import GpuSample, GpuSummary, GpuUnavailable
+
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 _FAILS_BEFORE_UNHEALTHY = 3
 
@@ -36,9 +38,15 @@ class GpuConfig(MonitorConfig):
     indices: list[int] | None = Field(default=None, description="Devices to watch; None: all.")
 
 
+@register
 class GpuMonitor(Monitor):
     source = "gpu"
     name = "gpu"
+    lane = 40
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> GpuMonitor:
+        return cls(GpuConfig(interval_s=ctx.policy.budgets.sample_interval))
 
     def __init__(self, cfg: GpuConfig, nvml: Any = None):
         super().__init__()
@@ -55,8 +63,8 @@ class GpuMonitor(Monitor):
         """Mark NVML processes whose host pid is in run_pids() as this run's."""
         self._run_pids = run_pids
 
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         try:
             if self._nvml is None:
                 import pynvml
@@ -69,7 +77,7 @@ class GpuMonitor(Monitor):
             if not self._handles:
                 raise RuntimeError("NVML reports no GPU")
         except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound, ImportError, ...
-            self._emit("gpu.unavailable", {"reason": f"{type(exc).__name__}: {exc}"})
+            self._record(GpuUnavailable(reason=f"{type(exc).__name__}: {exc}"))
             self._detail = "no GPU"
             return
         self.available = True
@@ -91,14 +99,14 @@ class GpuMonitor(Monitor):
             for d in devs:
                 d["gpu_seconds"] = round(d["gpu_seconds"], 3)
                 d["util_seconds"] = round(d["util_seconds"], 3)
-            summary: dict[str, Any] = {"gpu_seconds": round(sum(d["gpu_seconds"] for d in devs), 3),
-                                       "util_seconds": round(sum(d["util_seconds"] for d in devs), 3),
-                                       "devices": devs}
+            extra: dict[str, Any] = {}
             if self._run_pids is not None:
                 r = self._run
-                summary["run"] = {"max_mem": r["max_mem"], "gpu_seconds": round(r["gpu_seconds"], 3),
-                                  "pids": sorted(r["pids"])[:256]}
-            self._emit("gpu.summary", summary)
+                extra["run"] = {"max_mem": r["max_mem"], "gpu_seconds": round(r["gpu_seconds"], 3),
+                                "pids": sorted(r["pids"])[:256]}
+            self._record(GpuSummary(gpu_seconds=round(sum(d["gpu_seconds"] for d in devs), 3),
+                                    util_seconds=round(sum(d["util_seconds"] for d in devs), 3), devices=devs,
+                                    **extra))
             try:
                 self._nvml.nvmlShutdown()
             except Exception:  # noqa: BLE001
@@ -160,7 +168,7 @@ class GpuMonitor(Monitor):
                 acc["util_seconds"] += dt * util / 100
             acc["max_mem_used"] = max(acc["max_mem_used"], data["mem_used"] or 0)
             acc["max_power_w"] = max(acc["max_power_w"], data["power_w"] or 0.0)
-            self._emit("gpu.sample", data)
+            self._record(GpuSample(**data))
             out.append(data)
         if run_busy:
             self._run["gpu_seconds"] += dt

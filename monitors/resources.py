@@ -27,9 +27,10 @@ from typing import Any
 import psutil
 from pydantic import Field
 
-from sandbox.wsize import disk_usage
+from ptaudit.core.diskuse import disk_usage
+from ptaudit.core.events import ResBudgetExceeded, ResSample, ResSummary
 
-from .base import Emit, Monitor, MonitorConfig
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 
 class ResourcesConfig(MonitorConfig):
@@ -41,12 +42,23 @@ class ResourcesConfig(MonitorConfig):
     interval_s: float = Field(default=5.0, gt=0, description="policy budgets.sample_interval")
     max_processes: int | None = Field(default=None, ge=1, description="policy budgets.max_processes")
     workspace_max: int | None = Field(default=None, ge=1, description="policy budgets.workspace_max (bytes)")
-    runsc: str | None = Field(default=None, description="The sandbox's runsc binary (default: sandbox.runsc.find_runsc()).")
+    runsc: str = Field(default="runsc", description="The runsc binary that runs the sandbox.")
 
 
+@register
 class Resources(Monitor):
     source = "res"
     name = "resources"
+    phase = "with_sandbox"
+    lane = 50
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> Resources:
+        assert ctx.container_id is not None and ctx.runsc_root is not None, "built with the sandbox"
+        pol = ctx.policy.budgets
+        return cls(ResourcesConfig(container_id=ctx.container_id, runsc_root=ctx.runsc_root, workspace=ctx.workspace,
+                                   interval_s=pol.sample_interval, max_processes=pol.max_processes,
+                                   workspace_max=pol.workspace_max, runsc=ctx.runsc))
 
     def __init__(self, cfg: ResourcesConfig):
         super().__init__()
@@ -57,16 +69,16 @@ class Resources(Monitor):
         self._last_cpu: float | None = None
         self._procs: dict[int, psutil.Process] = {}
 
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         self._start_sampler(self._loop, "res-sampler")
         self._detail = "sampling"
 
     def stop(self) -> None:
         if not self._stop_sampler():
             return
-        self._emit("res.summary", {"samples": self.samples, "cpu_s": self._last_cpu,
-                                   **{f"max_{k}": v for k, v in self._peak.items()}})
+        self._record(ResSummary(samples=self.samples, cpu_s=self._last_cpu,
+                                **{f"max_{k}": v for k, v in self._peak.items()}))
         self._detail = "stopped"
 
     def _loop(self) -> None:
@@ -79,17 +91,9 @@ class Resources(Monitor):
             if self._stop.wait(self.cfg.interval_s):
                 return
 
-    def _binary(self) -> str:
-        if self.cfg.runsc is None:
-            from sandbox.runsc import find_runsc
-
-            self.cfg = self.cfg.model_copy(update={"runsc": find_runsc()})
-        assert self.cfg.runsc is not None
-        return self.cfg.runsc
-
     def _runsc(self, *args: str) -> str | None:
         try:
-            out = subprocess.run([self._binary(), "--root", str(self.cfg.runsc_root), *args],
+            out = subprocess.run([self.cfg.runsc, "--root", str(self.cfg.runsc_root), *args],
                                  capture_output=True, text=True, timeout=20)
         except (OSError, subprocess.TimeoutExpired):
             return None
@@ -169,7 +173,7 @@ class Resources(Monitor):
             v = data.get(k)
             if isinstance(v, (int, float)):
                 self._peak[k] = max(self._peak.get(k, 0), v)
-        self._emit("res.sample", data)
+        self._record(ResSample(**data))
         self._check("max_processes", self.cfg.max_processes, data.get("pids"))
         self._check("workspace_max", self.cfg.workspace_max, data.get("workspace_bytes"))
         return data
@@ -178,4 +182,4 @@ class Resources(Monitor):
         if limit is None or not isinstance(value, int) or value <= limit or budget in self._exceeded:
             return
         self._exceeded.add(budget)
-        self._emit("res.budget_exceeded", {"budget": budget, "limit": limit, "value": value})
+        self._record(ResBudgetExceeded(budget=budget, limit=limit, value=value))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ptaudit.session import RunSession
+from ptaudit.core.session import RunSession
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,10 +27,22 @@ def make_run(out: Path, events: list[tuple[str, str, dict[str, Any]]] | None = N
     return out
 
 
+def event_problems(rundir: Path) -> list[str]:
+    """Every event of a run directory that does not fit its kind's model, or carries fields
+    the model does not declare (ptaudit.core.events.strict_check), as "seq N: problem"."""
+    from ptaudit.core.events import strict_check
+    from ptaudit.core.runlog import read_events
+
+    out: list[str] = []
+    for ev in read_events(Path(rundir) / "events.jsonl"):
+        out += [f"seq {ev.seq}: {p}" for p in strict_check(ev.kind, ev.data)]
+    return out
+
+
 def run_ptaudit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "ptaudit.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 

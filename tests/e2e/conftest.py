@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 import tests.simnet as simnet
-from ptaudit import demo
+from ptaudit.app import demo
 from tests.netns import enter_loopback_netns, leave_netns
 from tests.simnet import SimNet
+from tests.support import event_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,13 +34,13 @@ class DemoWorld:
     def workspace(self, tmp: Path) -> Path:
         ws = tmp / "workspace"
         ws.mkdir()
-        shutil.copy(ROOT / "ptaudit" / "demo" / "agent.py", ws / "agent.py")
+        shutil.copy(ROOT / "ptaudit" / "app" / "demo" / "agent.py", ws / "agent.py")
         return ws
 
     def run(self, tmp: Path, *command: str, policy: str = "default", time_limit: str | None = None,
             timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], Path]:
         out = tmp / "run"
-        args = [sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(self.task), "--policy", policy,
+        args = [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(self.task), "--policy", policy,
                 "--workspace", str(self.workspace(tmp)), "--out", str(out), "--world", str(self.world)]
         if time_limit:
             args += ["--time-limit", time_limit]
@@ -49,6 +50,16 @@ class DemoWorld:
 
 
 REAL_KEY = "sk-ant-e2e-real-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _events_fit_their_models(tmp_path: Path) -> Iterator[None]:
+    """After every end-to-end test: every event of every run it made fits its kind's model
+    with no undeclared field (what catches a producer and a reader disagreeing on a name)."""
+    yield
+    for log in sorted(tmp_path.rglob("events.jsonl")):
+        problems = event_problems(log.parent)
+        assert not problems, f"{log}: " + "; ".join(problems[:20])
 
 
 @pytest.fixture(scope="package")

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import tests.simnet as simnet
-from ptaudit.demo import train
-from ptaudit.runlog import read_events
+from ptaudit.app.demo import train
+from ptaudit.core.runlog import read_events
 from tests.netns import enter_loopback_netns, leave_netns
 
 
@@ -38,7 +38,7 @@ class TrainWorld:
         root.mkdir()
         paths = train.build(root, simnet, packages=self.packages)
         out = root / "run"
-        p = subprocess.run([sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(paths["task"]),
+        p = subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(paths["task"]),
                             "--workspace", str(paths["workspace"]), "--out", str(out), "--world", str(self.world),
                             "--", *train.agent_command(*flags)],
                            capture_output=True, text=True, timeout=420, env=dict(os.environ))
@@ -90,7 +90,7 @@ def test_honest_training_run_passes_with_downloads_processes_and_model(train_wor
 
     with safe_open(str(ws / "final_model" / "model.safetensors"), framework="pt") as st:
         assert "emb.weight" in set(st.keys())
-    text = subprocess.run([sys.executable, "-m", "ptaudit.cli.main", "report", str(run)], capture_output=True,
+    text = subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", "report", str(run)], capture_output=True,
                           text=True, timeout=120).stdout
     assert "packages downloaded (" in text and "final model (3 files)" in text and "train.py" in text
     # what ran is recorded: the runsc release and platform, pinned by default

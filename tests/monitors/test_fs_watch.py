@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitors.fs_watch import FsWatch, FsWatchConfig
-from ptaudit.blobs import BlobStore
-from ptaudit.session import RunSession
-from ptaudit.verify import verify_run  # noqa: F401  (import check: replay side exists)
+from ptaudit.core.blobs import BlobStore
+from ptaudit.core.session import RunSession
+from ptaudit.core.verify import verify_run  # noqa: F401  (import check: replay side exists)
 
 from .conftest import Collector, needs_runsc, run_sandboxed
 
@@ -185,14 +185,14 @@ def test_sandboxed_writes_into_a_real_run_log(tmp_path: Path) -> None:
     s = RunSession.create(tmp_path / "run", command=["agent"])
     m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2), blobs=s.rundir.blobs)
     script = "open('/workspace/model.gguf','wb').write(b'GGUF' + bytes(100))"
-    run_sandboxed(tmp_path, ["python3", "-c", script], s.emit, [m], workspace=ws)
+    run_sandboxed(tmp_path, ["python3", "-c", script], s.record, [m], workspace=ws)
     m.final_scan()
     s.close(0, "agent_exit")
     lines = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     w = next(e["data"] for e in lines if e["kind"] == "fs.write")
     assert w["type"] == "gguf" and w["size"] == 104 and e_src(lines, "fs.write") == "fs"
     assert s.rundir.blobs.read(w["blobs"][0])[:4] == b"GGUF"
-    from ptaudit.cli.main import main  # noqa: F401
+    from ptaudit.app.cli.main import main  # noqa: F401
     from tests.support import run_ptaudit
     assert run_ptaudit("verify", str(tmp_path / "run")).returncode == 0
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from monitors.resources import Resources, ResourcesConfig
+from sandbox.runsc import find_runsc
 
 from .conftest import Collector, needs_runsc, run_sandboxed
 
@@ -19,7 +20,7 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
     def attach(sb) -> None:  # type: ignore[no-untyped-def]
         mon = Resources(ResourcesConfig(container_id=sb.id, runsc_root=sb.run_dir / "root",
                                         workspace=tmp_path / "ws", interval_s=0.3,
-                                        max_processes=2, workspace_max=1 << 20))
+                                        max_processes=2, workspace_max=1 << 20, runsc=find_runsc()))
         holder["m"] = mon
         mon.start(col)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitors import trace_proto as tp
-from monitors.proctree import ProcTree
 from monitors.trace_sink import decode_sockaddr, open_is_write
+from ptaudit.core.events import Event, EventData
+from ptaudit.core.proctree import ProcTree
 from sandbox.install import PINNED_BINARY
 
 from .conftest import Collector, needs_runsc, run_sandboxed, trace_sink
@@ -197,8 +198,8 @@ def test_sandboxed_agent_exec_tree_and_connect(tmp_path: Path, short_dir: Path, 
     assert conn["pid"] == py["pid"] and conn["errno"] != 0
     # Replay: the tree built from the recorded events attributes the cat to its parents.
     tree = ProcTree()
-    for _source, kind, data in col.events:
-        tree.feed({"kind": kind, "data": data})
+    for source, kind, data in col.events:
+        tree.feed(Event(seq=0, ts=0, source=source, kind=kind, data=data, prev="0" * 64, hash="0" * 64))
     assert tree.cmdline(cat["pid"]) == "cat /etc/hostname"
     assert [p.pid for p in tree.ancestry(cat["pid"])][:2] == [cat["pid"], py["pid"]]
 
@@ -233,10 +234,10 @@ def test_host_hash_stays_inside_the_mount(short_dir: Path, tmp_path: Path) -> No
 class SlowLog(Collector):
     """A log that takes 10 ms per record (fdatasync under I/O load)."""
 
-    def __call__(self, source: str, kind: str, data: dict) -> None:  # type: ignore[type-arg]
-        if kind == "proc.exec":
+    def __call__(self, ev: EventData) -> None:
+        if ev.KIND == "proc.exec":
             time.sleep(0.01)
-        super().__call__(source, kind, data)
+        super().__call__(ev)
 
 
 @pytest.mark.parametrize("drain_s,complete", [(60.0, True), (0.3, False)])
