@@ -80,6 +80,8 @@ class Bench:
     def row(self, name: str, native_fn, sandbox_fn, platforms=("systrap", "ptrace"), unit="s") -> list[object]:  # type: ignore[no-untyped-def]
         n = median([native_fn() for _ in range(self.reps)])
         vals = [median([sandbox_fn(p) for _ in range(self.reps)]) for p in platforms]
+        print(f"  {name}: native {n:.2f} {unit}, " + ", ".join(f"{p} {v:.2f}" for p, v in zip(platforms, vals, strict=True)),
+              file=sys.stderr, flush=True)  # progress: rows as they complete
         return [name, unit, n, *vals]
 
 
