@@ -78,8 +78,15 @@ class Bench:
         return float(p.stdout.split()[-1])
 
     def row(self, name: str, native_fn, sandbox_fn, platforms=("systrap", "ptrace"), unit="s") -> list[object]:  # type: ignore[no-untyped-def]
-        n = median([native_fn() for _ in range(self.reps)])
-        vals = [median([sandbox_fn(p) for _ in range(self.reps)]) for p in platforms]
+        # Interleaved (native, then each platform, per repetition) so that load from other
+        # work on the machine drifts into every column alike.
+        ns: list[float] = []
+        vs: dict[str, list[float]] = {p: [] for p in platforms}
+        for _ in range(self.reps):
+            ns.append(native_fn())
+            for p in platforms:
+                vs[p].append(sandbox_fn(p))
+        n, vals = median(ns), [median(vs[p]) for p in platforms]
         print(f"  {name}: native {n:.2f} {unit}, " + ", ".join(f"{p} {v:.2f}" for p, v in zip(platforms, vals, strict=True)),
               file=sys.stderr, flush=True)  # progress: rows as they complete
         return [name, unit, n, *vals]
@@ -143,7 +150,7 @@ def main(mb: int, reps: int, explain: bool) -> None:
         index.start()
         url = f"https://127.0.0.1:{index.port}/simple"
         native_pip = PIP.format(d=tmp / "pip-native", index=url,
-                                extra=f"'--proxy','http://127.0.0.1:{port}','--cert','{ca}',")
+                                extra=f"'--isolated','--proxy','http://127.0.0.1:{port}','--cert','{ca}',")
         inside_pip = PIP.format(d="/tmp/pip-target", index=url, extra="")
 
         def pip_native() -> float:
@@ -161,6 +168,15 @@ def main(mb: int, reps: int, explain: bool) -> None:
                           lambda p: b.sandboxed(curl, p, proxy_target=f"127.0.0.1:{port}", proxy_ca=ca) / 1e6,
                           unit="MB/s"))
         srv.close()
+        if explain:  # the same bytes without TLS at the client: the bridge alone vs the TLS client
+            plain = LoopbackServer()
+            pcurl = ["curl", "-sS", f"http://127.0.0.1:{plain.port}/bytes/{mb * 1_000_000}", "-o", "/dev/null",
+                     "-w", "%{speed_download}"]
+            rows.append(b.row(f"HTTP {mb} MB via mitmdump (no TLS)",
+                              lambda: b.native([*pcurl, "-x", f"http://127.0.0.1:{port}"]) / 1e6,
+                              lambda p: b.sandboxed(pcurl, p, proxy_target=f"127.0.0.1:{port}", proxy_ca=ca) / 1e6,
+                              unit="MB/s"))
+            plain.close()
         index.stop()
         files.stop()
     finally:
