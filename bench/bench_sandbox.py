@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import ssl
 import subprocess
 import sys
@@ -51,11 +50,6 @@ def _ratio(v: object, n: float) -> str:
     return f"{v / n:7.2f}x" if isinstance(v, float) else "       -"
 
 
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def median(xs: list[float]) -> float:
     return sorted(xs)[len(xs) // 2]
 
@@ -63,16 +57,10 @@ def median(xs: list[float]) -> float:
 class Bench:
     def __init__(self, tmp: Path, reps: int) -> None:
         self.tmp, self.reps = tmp, reps
-        self.cpu = 0.0
-        self.cpu_rows: list[list[object]] = []
         self.ws = tmp / "ws"
         self.ws.mkdir()
 
     def sandboxed(self, argv: list[str], platform: str, **cfg: object) -> float:
-        # CPU seconds of everything the run cost on the host (runsc, sentry, gofer, relay:
-        # all reaped children), beside the workload's own timing: load from other work on
-        # the machine inflates wall times far more than CPU seconds.
-        c0 = _children_cpu()
         out: list[bytes] = []
         err: list[bytes] = []
         res = Sandbox(SandboxConfig(command=argv, workspace=self.ws, platform=platform, **cfg),  # type: ignore[arg-type]
@@ -81,15 +69,12 @@ class Bench:
                       registry_dir=self.tmp / "reg").run()
         if res.exit_code != 0:
             raise RuntimeError(f"sandboxed {argv[:3]} failed: {b''.join(err).decode()[-800:]}")
-        self.cpu = _children_cpu() - c0
         return float(b"".join(out).decode().split()[-1])
 
     def native(self, argv: list[str], env: dict[str, str] | None = None) -> float:
-        c0 = _children_cpu()
         p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
         if p.returncode != 0:
             raise RuntimeError(f"native {argv[:3]} failed: {p.stderr[-800:]}")
-        self.cpu = _children_cpu() - c0
         return float(p.stdout.split()[-1])
 
     def row(self, name: str, native_fn, sandbox_fn, platforms=("systrap", "ptrace"), unit="s") -> list[object]:  # type: ignore[no-untyped-def]
@@ -97,17 +82,12 @@ class Bench:
         # work on the machine drifts into every column alike.
         ns: list[float] = []
         vs: dict[str, list[float]] = {p: [] for p in platforms}
-        cpu: dict[str, list[float]] = {p: [] for p in ("native", *platforms)}
         for _ in range(self.reps):
             ns.append(native_fn())
-            cpu["native"].append(self.cpu)
             for p in platforms:
                 vs[p].append(sandbox_fn(p))
-                cpu[p].append(self.cpu)
         n, vals = median(ns), [median(vs[p]) for p in platforms]
-        self.cpu_rows.append([name, *(median(cpu[k]) for k in cpu)])
-        print(f"  {name}: native {n:.2f} {unit}, " + ", ".join(f"{p} {v:.2f}" for p, v in zip(platforms, vals, strict=True))
-              + "; host CPU s " + ", ".join(f"{k} {median(v):.2f}" for k, v in cpu.items()),
+        print(f"  {name}: native {n:.2f} {unit}, " + ", ".join(f"{p} {v:.2f}" for p, v in zip(platforms, vals, strict=True)),
               file=sys.stderr, flush=True)  # progress: rows as they complete
         return [name, unit, n, *vals]
 
@@ -207,15 +187,8 @@ def main(mb: int, reps: int, explain: bool) -> None:
     for name, unit, n, s, pt in rows:  # type: ignore[misc]
         pts = f"{pt:8.2f}" if isinstance(pt, float) else "       -"
         print(f"{name:38} {unit:>5} {n:8.2f} {s:8.2f} {pts} {_ratio(s, n)} {_ratio(pt, n)}")
-    print(f"(median of {reps}, interleaved; ratio = sandbox/native: for s lower is better, for MB/s higher is "
-          f"better; runsc {__import__('sandbox.runsc', fromlist=['x']).version()}; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"\n{'host CPU seconds of the whole run':38} {'native':>8} {'systrap':>8} {'ptrace':>8} {'sys/nat':>8} {'ptr/nat':>8}")
-    for name, n, s, *pt in b.cpu_rows:  # type: ignore[misc]
-        p0 = pt[0] if pt else None
-        pts = f"{p0:8.2f}" if isinstance(p0, float) else "       -"
-        print(f"{name:38} {n:8.2f} {s:8.2f} {pts} {_ratio(s, n)} {_ratio(p0, n)}")
-    print("(CPU of the workload plus, sandboxed, sandbox start-up and runsc's own work; mitmdump excluded)")
+    print(f"(median of {reps}; ratio = sandbox/native: for s lower is better, for MB/s higher is better; "
+          f"runsc {__import__('sandbox.runsc', fromlist=['x']).version()})")
 
 
 if __name__ == "__main__":
