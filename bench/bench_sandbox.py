@@ -187,8 +187,11 @@ def main(mb: int, reps: int, explain: bool) -> None:
     for name, unit, n, s, pt in rows:  # type: ignore[misc]
         pts = f"{pt:8.2f}" if isinstance(pt, float) else "       -"
         print(f"{name:38} {unit:>5} {n:8.2f} {s:8.2f} {pts} {_ratio(s, n)} {_ratio(pt, n)}")
-    print(f"(median of {reps}; ratio = sandbox/native: for s lower is better, for MB/s higher is better; "
-          f"runsc {__import__('sandbox.runsc', fromlist=['x']).version()})")
+    # The load matters: the sandbox runs in its own cgroup, native work does not, so on a
+    # machine busy with other work the two get different CPU shares.
+    print(f"(median of {reps}, interleaved; ratio = sandbox/native: for s lower is better, for MB/s higher is "
+          f"better; runsc {__import__('sandbox.runsc', fromlist=['x']).version()}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
