@@ -46,6 +46,18 @@ PIP = ("import subprocess,sys,time;t=time.perf_counter();subprocess.run([sys.exe
        "'numpy','safetensors','tokenizers'],check=True);print(time.perf_counter()-t)")
 
 
+def _native_cgroup() -> str | None:
+    base = Path("/sys/fs/cgroup/cpu")  # cgroup v1 (this machine kind); elsewhere: no grouping
+    if not (base / "cgroup.procs").is_file():
+        return None
+    d = base / "ptaudit" / f"bench-native-{os.getpid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    return str(d)
+
+
+NATIVE_CGROUP: str | None = None
+
+
 def _ratio(v: object, n: float) -> str:
     return f"{v / n:7.2f}x" if isinstance(v, float) else "       -"
 
@@ -72,6 +84,10 @@ class Bench:
         return float(b"".join(out).decode().split()[-1])
 
     def native(self, argv: list[str], env: dict[str, str] | None = None) -> float:
+        # Each sandbox runs in its own CPU cgroup (/ptaudit/<id>); native work joins a
+        # sibling one, so that on a busy machine both get the same CPU share.
+        if NATIVE_CGROUP is not None:
+            argv = ["sh", "-c", f'echo $$ > {NATIVE_CGROUP}/cgroup.procs && exec "$@"', "sh", *argv]
         p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
         if p.returncode != 0:
             raise RuntimeError(f"native {argv[:3]} failed: {p.stderr[-800:]}")
@@ -105,6 +121,16 @@ def torch_env(tmp: Path) -> tuple[dict[str, Path], Path]:
 
 
 def main(mb: int, reps: int, explain: bool) -> None:
+    global NATIVE_CGROUP
+    NATIVE_CGROUP = _native_cgroup()
+    try:
+        _main(mb, reps, explain)
+    finally:
+        if NATIVE_CGROUP is not None:
+            os.rmdir(NATIVE_CGROUP)
+
+
+def _main(mb: int, reps: int, explain: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ptaudit-bench-"))
     (tmp / "conf").mkdir()
     b = Bench(tmp, reps)
@@ -187,8 +213,6 @@ def main(mb: int, reps: int, explain: bool) -> None:
     for name, unit, n, s, pt in rows:  # type: ignore[misc]
         pts = f"{pt:8.2f}" if isinstance(pt, float) else "       -"
         print(f"{name:38} {unit:>5} {n:8.2f} {s:8.2f} {pts} {_ratio(s, n)} {_ratio(pt, n)}")
-    # The load matters: the sandbox runs in its own cgroup, native work does not, so on a
-    # machine busy with other work the two get different CPU shares.
     print(f"(median of {reps}, interleaved; ratio = sandbox/native: for s lower is better, for MB/s higher is "
           f"better; runsc {__import__('sandbox.runsc', fromlist=['x']).version()}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
