@@ -46,16 +46,19 @@ PIP = ("import subprocess,sys,time;t=time.perf_counter();subprocess.run([sys.exe
        "'numpy','safetensors','tokenizers'],check=True);print(time.perf_counter()-t)")
 
 
-def _native_cgroup() -> str | None:
+def _join_cgroup() -> str | None:
+    """Move this process (and so every native run and sandbox it starts) into one CPU
+    cgroup of its own. On a machine busy with other work, CPU is shared per runnable
+    thread among the root cgroup's tasks: the sandbox's many sentry threads would get more
+    of it than a one-thread native process. In one group, whichever runs gets the group's
+    share. (runsc's own /ptaudit/<id> cgroups stay empty here: the sentry inherits ours.)"""
     base = Path("/sys/fs/cgroup/cpu")  # cgroup v1 (this machine kind); elsewhere: no grouping
     if not (base / "cgroup.procs").is_file():
         return None
-    d = base / "ptaudit" / f"bench-native-{os.getpid()}"
-    d.mkdir(parents=True, exist_ok=True)
+    d = base / f"ptaudit-bench-{os.getpid()}"
+    d.mkdir(exist_ok=True)
+    (d / "cgroup.procs").write_text(str(os.getpid()))
     return str(d)
-
-
-NATIVE_CGROUP: str | None = None
 
 
 def _ratio(v: object, n: float) -> str:
@@ -84,10 +87,6 @@ class Bench:
         return float(b"".join(out).decode().split()[-1])
 
     def native(self, argv: list[str], env: dict[str, str] | None = None) -> float:
-        # Each sandbox runs in its own CPU cgroup (/ptaudit/<id>); native work joins a
-        # sibling one, so that on a busy machine both get the same CPU share.
-        if NATIVE_CGROUP is not None:
-            argv = ["sh", "-c", f'echo $$ > {NATIVE_CGROUP}/cgroup.procs && exec "$@"', "sh", *argv]
         p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
         if p.returncode != 0:
             raise RuntimeError(f"native {argv[:3]} failed: {p.stderr[-800:]}")
@@ -121,13 +120,13 @@ def torch_env(tmp: Path) -> tuple[dict[str, Path], Path]:
 
 
 def main(mb: int, reps: int, explain: bool) -> None:
-    global NATIVE_CGROUP
-    NATIVE_CGROUP = _native_cgroup()
+    group = _join_cgroup()
     try:
         _main(mb, reps, explain)
     finally:
-        if NATIVE_CGROUP is not None:
-            os.rmdir(NATIVE_CGROUP)
+        if group is not None:
+            (Path(group).parent / "cgroup.procs").write_text(str(os.getpid()))
+            os.rmdir(group)
 
 
 def _main(mb: int, reps: int, explain: bool) -> None:
