@@ -25,6 +25,8 @@ class SandboxRunsc(SandboxEvent):
 
 
 class SandboxPlatform(SandboxEvent):
+    """The gVisor platform the sandbox runs on, and why (systrap probe, fallback, request)."""
+
     KIND = "sandbox.platform"
     SOURCE = "sandbox"
     platform: str
