@@ -86,8 +86,9 @@ class Bench:
             raise RuntimeError(f"sandboxed {argv[:3]} failed: {b''.join(err).decode()[-800:]}")
         return float(b"".join(out).decode().split()[-1])
 
-    def native(self, argv: list[str], env: dict[str, str] | None = None) -> float:
-        p = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    def native(self, argv: list[str], env: dict[str, str | None] | None = None) -> float:
+        full = {**os.environ, **(env or {})}
+        p = subprocess.run(argv, capture_output=True, text=True, env={k: v for k, v in full.items() if v is not None})
         if p.returncode != 0:
             raise RuntimeError(f"native {argv[:3]} failed: {p.stderr[-800:]}")
         return float(p.stdout.split()[-1])
@@ -175,12 +176,17 @@ def _main(mb: int, reps: int, explain: bool) -> None:
         index.start()
         url = f"https://127.0.0.1:{index.port}/simple"
         native_pip = PIP.format(d=tmp / "pip-native", index=url,
-                                extra=f"'--isolated','--proxy','http://127.0.0.1:{port}','--cert','{ca}',")
+                                extra=f"'--proxy','http://127.0.0.1:{port}','--cert','{ca}',")
         inside_pip = PIP.format(d="/tmp/pip-target", index=url, extra="")
+
+        # The sandbox sees no pip configuration; natively, this machine's (extra local
+        # indexes, find-links, constraints) would make pip do other work: leave it out.
+        bare: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
+        bare["PIP_CONFIG_FILE"] = os.devnull
 
         def pip_native() -> float:
             subprocess.run(["rm", "-rf", str(tmp / "pip-native")])
-            return b.native([PY, "-c", native_pip])
+            return b.native([PY, "-c", native_pip], bare)
         rows.append(b.row(f"pip install {len(pypi.packages)} wheels via proxy", pip_native,
                           lambda p: b.sandboxed([PY, "-c", inside_pip], p, proxy_target=f"127.0.0.1:{port}",
                                                 proxy_ca=ca)))
