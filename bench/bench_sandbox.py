@@ -175,14 +175,18 @@ def _main(mb: int, reps: int, explain: bool) -> None:
         files.start()
         index.start()
         url = f"https://127.0.0.1:{index.port}/simple"
-        native_pip = PIP.format(d=tmp / "pip-native", index=url,
-                                extra=f"'--proxy','http://127.0.0.1:{port}','--cert','{ca}',")
+        native_pip = PIP.format(d=tmp / "pip-native", index=url, extra="")
         inside_pip = PIP.format(d="/tmp/pip-target", index=url, extra="")
 
         # The sandbox sees no pip configuration; natively, this machine's (extra local
         # indexes, find-links, constraints) would make pip do other work: leave it out.
+        # Natively, the same proxy and CA environment the sandbox gives the agent.
         bare: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
         bare["PIP_CONFIG_FILE"] = os.devnull
+        for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            bare[var] = f"http://127.0.0.1:{port}"
+        for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            bare[var] = str(ca)
 
         def pip_native() -> float:
             subprocess.run(["rm", "-rf", str(tmp / "pip-native")])
