@@ -9,7 +9,8 @@ Goals (issue 14): files <= 1.5x native, import torch <= 2x native, HTTPS >= 0.8x
 alone. `--explain` adds rows that show where the time goes (runsc file-access and
 directfs options, relay/forwarder buffer sizes are in the docs).
 
-Run as root: `python bench/bench_sandbox.py [--mb 500] [--reps 3] [--explain]`. It
+Run as root: `python bench/bench_sandbox.py [--mb 500] [--reps 3] [--explain] [--quick]`
+(`make bench` runs it and collects its rows through bench/_results.py). It
 re-executes itself inside `unshare --net` (loopback only). Times inside the sandbox are
 measured by the workload itself (start-up excluded), except pip (whole command).
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_results.py
 
 from sandbox import Sandbox, SandboxConfig  # noqa: E402
 from sandbox.testing import (  # noqa: E402
@@ -218,6 +220,16 @@ def _main(mb: int, reps: int, explain: bool) -> None:
         mitm.terminate()
         mitm.wait(timeout=10)
 
+    import _results
+
+    goals = {"5,000 files create+delete": 1.5, "python -c 'import torch'": 2.0, f"HTTPS {mb} MB via mitmdump": 0.8}
+    for name, unit, n, *vals in rows:  # type: ignore[misc]
+        for plat, v in zip(("systrap", "ptrace"), vals, strict=False):
+            if isinstance(v, float):
+                _results.record("sandbox", f"{name} ({plat})", v, unit, baseline=n,
+                                baseline_name="mitmdump alone" if unit == "MB/s" else "native",
+                                better="higher" if unit == "MB/s" else "lower", goal=goals.get(str(name)))
+    _results.flush()
     print(f"\n{'benchmark':38} {'unit':>5} {'native':>8} {'systrap':>8} {'ptrace':>8} {'sys/nat':>8} {'ptr/nat':>8}")
     for name, unit, n, s, pt in rows:  # type: ignore[misc]
         pts = f"{pt:8.2f}" if isinstance(pt, float) else "       -"
@@ -232,7 +244,10 @@ if __name__ == "__main__":
     ap.add_argument("--mb", type=int, default=500)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--explain", action="store_true", help="also measure runsc filesystem options")
+    ap.add_argument("--quick", action="store_true", help="one repetition, 100 MB (make bench --quick)")
     args = ap.parse_args()
+    if args.quick:
+        args.reps, args.mb = 1, 100
     if not in_private_netns():
         raise SystemExit(reexec_in_netns([sys.executable, __file__, *sys.argv[1:]],
                                          env={"PYTHONPATH": str(ROOT)}))
