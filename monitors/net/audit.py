@@ -32,6 +32,7 @@ from ptaudit.core.sniff import sniff
 from .body import BodyRecorder, Finder
 from .config import AddonConfig
 from .gate import Gate, Verdict, excepted, forbidden_ip
+from .weights_track import WeightsTracker
 
 REDACTED = "[redacted:real-key]"
 _MAX_REDIRECTS = 10_000
@@ -64,6 +65,7 @@ class NetAudit:
         self.secrets: list[bytes] = []
         self.redirects: dict[str, str] = {}  # redirect target URL -> Hub repo it came from
         self.refused = 0
+        self.weights = WeightsTracker()  # per-tensor fingerprints of weights bodies (net.weights)
 
     # -- lifecycle -------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -274,6 +276,7 @@ class NetAudit:
                     self.block_in_place(flow, st, Verdict(403, rule.id, m.reason, "response_headers"))
                     return
         st.resp_body = BodyRecorder(self.store, self.cap(), self.secrets)  # type: ignore[arg-type]
+        self._weights_start(flow, st)
         st.sniff_pending = bool(self.gate.content_rules)
         if resp.stream or size is None or size > self.cfg.stream_threshold:  # never let mitmproxy stream past us
             resp.stream = self.response_stream(flow, st, size)
@@ -308,6 +311,7 @@ class NetAudit:
                 return b""
             final = not chunk
             out = rec.feed(chunk, final)
+            self._weights_feed(flow, st, out)
             if st.sniff_pending and (len(rec.head) >= 16 or final):
                 st.sniff_pending = False
                 v = self.content_verdict(st, sniff(rec.head), size, "first_chunk")
@@ -328,6 +332,7 @@ class NetAudit:
         elif st.resp_body is not None and not st.streamed:
             raw = resp.raw_content or b""
             resp.raw_content = st.resp_body.feed_all(raw)
+            self._weights_feed(flow, st, resp.raw_content)
             v = self.content_verdict(st, sniff(st.resp_body.head), len(raw), "response") if st.sniff_pending else None
             if v is not None:
                 self.blocked(flow, st, v)
@@ -337,6 +342,7 @@ class NetAudit:
         body = st.resp_body.finish(complete=not st.cut) if st.resp_body else None
         if st.blocked and st.blocked.stage == "response":
             flow.response = self.error_response(st.blocked)
+        self._weights_end(flow, st, blocked=bool(st.cut or st.blocked))
         self.emit("net.response", self.response_data(flow, st, body))
 
     def response_data(self, flow: http.HTTPFlow, st: FlowState, body: dict[str, Any] | None) -> dict[str, Any]:
@@ -356,8 +362,53 @@ class NetAudit:
             "timing": _timing(flow, st),
         }
 
+    # -- weights by content (monitors/net/weights_track.py) ---------------------------
+    # Fail closed: a body whose fingerprinting failed is cut off and the fault recorded.
+    def _weights_start(self, flow: http.HTTPFlow, st: FlowState) -> None:
+        resp = flow.response
+        assert resp is not None
+        try:
+            st.extra["weights"] = self.weights.body(st.url, st.host, flow.id, resp.status_code, flow.request.method,
+                                                    {k.lower(): v for k, v in resp.headers.items()})
+        except Exception as exc:  # noqa: BLE001 - recorded, the flow killed
+            self._weights_fault(flow, st, "responseheaders", exc)
+
+    def _weights_feed(self, flow: http.HTTPFlow, st: FlowState, data: bytes) -> None:
+        w = st.extra.get("weights")
+        if w is None or not data:
+            return
+        try:
+            w.feed(data)
+        except Exception as exc:  # noqa: BLE001
+            self._weights_fault(flow, st, "response_body", exc)
+
+    def _weights_end(self, flow: http.HTTPFlow, st: FlowState, blocked: bool) -> None:
+        w = st.extra.pop("weights", None)
+        if w is None:
+            return
+        try:
+            ev = w.finish(blocked=blocked)
+        except Exception as exc:  # noqa: BLE001
+            self._weights_fault(flow, st, "response", exc)
+            return
+        if ev is not None:
+            assert self.client
+            self.client.record(ev)
+
+    def _weights_fault(self, flow: http.HTTPFlow, st: FlowState, where: str, exc: BaseException) -> None:
+        from ptaudit.core.events import MonitorFault
+
+        st.extra["weights"] = None
+        assert self.client
+        self.client.record(MonitorFault(monitor="net.weights", where=where, error=f"{type(exc).__name__}: {exc}"[:500],
+                                        flow=flow.id, url=st.url, action="killed"))
+        st.cut = st.cut or Verdict(502, "ptaudit.monitor_fault", "weights fingerprinting failed", where)
+        flow.kill()
+
     def error(self, flow: http.HTTPFlow) -> None:
         st: FlowState | None = flow.metadata.get("ptaudit")
+        if st is not None:
+            self._weights_end(flow, st, blocked=True)
         body = st.resp_body.finish(complete=False) if st and st.resp_body else None
         reqb = st.req_body.finish(complete=False) if st and st.req_body else None
         blobs = [b["blob"] for b in (body, reqb) if b and b.get("blob")]
