@@ -29,8 +29,53 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote, unquote_plus
 
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]{16,}(?:={0,2})(?:\r?\n[A-Za-z0-9+/_\-]{4,}={0,2})*")
-_HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_HEX_CHARS = b"0123456789ABCDEFabcdef"
+
+
+def _class_table(chars: bytes) -> bytes:
+    return bytes(0x61 if i in chars else 0x20 for i in range(256))
+
+
+_B64_TABLE, _HEX_TABLE = _class_table(_B64_CHARS), _class_table(_HEX_CHARS)
+
+
+def _runs(data: bytes, table: bytes, minlen: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of every maximal run of ``table``'s characters at least ``minlen`` long.
+    ``translate`` maps the alphabet to one letter and ``find`` of a run of it (both C loops)
+    replaces a regex that would try a character class at every byte."""
+    t = data.translate(table)
+    needle = b"a" * minlen
+    i = t.find(needle)
+    while i != -1:
+        j = t.find(b" ", i + minlen)
+        j = len(t) if j == -1 else j
+        yield i, j
+        i = t.find(needle, j)
+
+
+def _b64_runs(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Base64 runs (16+ characters), with their ``=`` padding, MIME line wraps joined."""
+    it = _runs(data, _B64_TABLE, 16)
+    pending: tuple[int, int] | None = None
+    for a, b in it:
+        if pending is not None:
+            pa, pb = pending
+            sep = data[pb:a]
+            if sep.rstrip(b"=") in (b"\n", b"\r\n") and len(sep) <= 4:
+                pending = (pa, b)  # the next line of a wrapped encoding
+                continue
+            yield pa, _pad(data, pa, pb)
+        pending = (a, b)
+    if pending is not None:
+        yield pending[0], _pad(data, *pending)
+
+
+def _pad(data: bytes, a: int, b: int) -> bytes:
+    end = b
+    while end < len(data) and end - b < 2 and data[end:end + 1] == b"=":
+        end += 1
+    return data[a:end]
 _JSON_STR = re.compile(rb'"(?:[^"\\\n]|\\.){1,1048576}?"')
 _PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
 _PRINTABLE_B = bytes(sorted(_PRINTABLE))
@@ -148,10 +193,40 @@ def _b64(run: bytes) -> bytes | None:
     return best
 
 
+_ESCAPED = re.compile('[\x00-\x1f"\\\\/\x7f-\U0010ffff]')  # characters JSON writes escaped (or may)
+
+
+def _walk_strings(obj: object, out: list[str], depth: int = 0) -> None:
+    if isinstance(obj, str):
+        if _ESCAPED.search(obj):
+            out.append(obj)  # it had escapes in the raw text: its unescaped form is a new view
+    elif isinstance(obj, dict) and depth < 64:
+        for k, v in obj.items():
+            _walk_strings(k, out, depth + 1)
+            _walk_strings(v, out, depth + 1)
+    elif isinstance(obj, list) and depth < 64:
+        for v in obj:
+            _walk_strings(v, out, depth + 1)
+
+
 def _json_strings(data: bytes, limit: int) -> bytes | None:
-    """Every JSON string literal that has escapes, unescaped, one per line."""
+    """Every JSON string literal that has escapes, unescaped, one per line. JSON and JSONL
+    go through the C parser; other text (JS, logs, broken JSON) through a literal regex."""
     if b"\\" not in data:
         return None
+    strings: list[str] = []
+    try:
+        _walk_strings(json.loads(data), strings)
+    except (ValueError, RecursionError):
+        try:
+            for line in data.splitlines():
+                if line.strip():
+                    _walk_strings(json.loads(line), strings)
+        except (ValueError, RecursionError):
+            strings = []
+    if strings:
+        joined = "\n".join(strings).encode("utf-8", "surrogatepass")
+        return joined[:limit] if joined else None
     out = bytearray()
     for m in _JSON_STR.finditer(data):
         lit = m.group()
@@ -190,25 +265,25 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
     js = _json_strings(data, budget.left) if text else None
     if js is not None and budget.take(len(js), where):
         yield from decode_views(js, f"{where}:json", budget, depth - 1, max_bytes=max_bytes)
-    for m in _B64_RUN.finditer(data):
-        if not _b64_candidate(m.group()):
+    for start, run in _b64_runs(data):
+        if not _b64_candidate(run):
             continue
-        for out in _b64_lines(m.group()):
+        for out in _b64_lines(run):
             if len(out) >= 8 and budget.take(len(out), where):
-                sub = f"{where}:base64@{m.start()}"
+                sub = f"{where}:base64@{start}"
                 if len(out) >= 24 and _worth_decoding(out):
                     yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
                 else:
                     yield View(sub, out)
         if budget.left <= 0:
             break
-    for m in _HEX_RUN.finditer(data):
+    for a, b in _runs(data, _HEX_TABLE, 32):
         try:
-            out = binascii.unhexlify(m.group())
+            out = binascii.unhexlify(data[a:a + (b - a) // 2 * 2])
         except binascii.Error:
             continue
         if budget.take(len(out), where):
-            sub = f"{where}:hex@{m.start()}"
+            sub = f"{where}:hex@{a}"
             if len(out) >= 24 and _worth_decoding(out):
                 yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
             else:
