@@ -130,6 +130,8 @@ def fail_closed(rt: Runtime, monitor: str, where: str, exc: BaseException, targe
             action = "shutdown"
         logger.error("ptaudit: %s failed in %s (%s): %s", monitor, where, action, error, exc_info=exc)
         rt.fault(MonitorFault(monitor=monitor, where=where, error=error, action=action))
+        if where in SHUTDOWN or where == "done":
+            rt.flush(5)  # the process is about to end: deliver the fault before it does
     finally:
         if where in SHUTDOWN:
             ctx.master.shutdown()  # the proxy must not run half-configured or unannounced
@@ -173,7 +175,7 @@ class FaultPlan:
     """Test-only fault injection: ``PTAUDIT_NET_FAULT`` in mitmdump's environment, read once when
     mitmdump loads the addons. A comma-separated list of ``monitor:where`` (``net.gate:requestheaders``,
     ``net.record:response_body``) with an optional ``@text``: only for a flow whose original URL, an
-    upstream ``host:port`` or a TLS SNI contains ``text``. Unset in real runs; and whatever it
+    upstream ``host:port`` or a TLS connection's "SNI host:port" contains ``text``. Unset in real runs; and whatever it
     names, an injected fault fails closed like any other, so it can only make the proxy stricter."""
 
     def __init__(self, spec: str):
@@ -208,5 +210,6 @@ def _subject(target: Any) -> str:
         return st.url if st is not None else target.request.url
     if isinstance(target, server_hooks.ServerConnectionHookData) and target.server.address:
         return f"{target.server.address[0]}:{target.server.address[1]}"
-    conn = getattr(target, "conn", None)
-    return str(getattr(conn, "sni", None) or "")
+    conn = getattr(target, "conn", None)  # TLS hooks: the SNI and, upstream, the address
+    addr = getattr(conn, "address", None)
+    return f"{getattr(conn, 'sni', None) or ''} {f'{addr[0]}:{addr[1]}' if addr else ''}"

@@ -77,6 +77,10 @@ class Runtime(Addon):
         if self.client is not None:  # before configure there is nowhere to record: the log has it
             self.client.record(ev)
 
+    def flush(self, timeout: float) -> None:
+        if self.client is not None:
+            self.client.flush(timeout)
+
     def recording(self) -> bool:
         """Fail closed: traffic passes only while the recorder is connected."""
         return bool(self.client and self.client.connected.is_set())
