@@ -9,7 +9,7 @@ it records. Runs after the gate: a blocked request never gets the real key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mitmproxy import exceptions, http
 
@@ -19,11 +19,14 @@ from .body import Finder, Secrets
 from .guard import Addon, hook
 from .state import BodyPipe, FlowState, Observer
 
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
 
 class Credentials(Addon):
     name = "net.credentials"
 
-    def __init__(self, rt: Any):
+    def __init__(self, rt: Runtime):
         super().__init__(rt)
         self.inject: dict[str, tuple[str, str]] = {}  # api host -> (placeholder, real key)
 

@@ -13,7 +13,7 @@ Decisions go into the flow's state (``st.block``); the record addon writes the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mitmproxy import http
 
@@ -25,13 +25,16 @@ from .guard import Addon, hook
 from .policy import NetPolicy, Verdict, error_response, excepted
 from .state import FlowState, Observer, answer, content_length
 
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
 _SNIFF_MIN = 16  # bytes enough to sniff every weight format's magic
 
 
 class Gate(Addon):
     name = "net.gate"
 
-    def __init__(self, rt: Any):
+    def __init__(self, rt: Runtime):
         super().__init__(rt)
         self.policy: NetPolicy | None = None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mitmproxy.proxy import server_hooks
 
@@ -22,11 +22,14 @@ from ptaudit.core.events import NetBlocked, NetConnect
 from .guard import Addon, hook
 from .policy import NetPolicy, forbidden_ip
 
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
 
 class Pinning(Addon):
     name = "net.pinning"
 
-    def __init__(self, rt: Any):
+    def __init__(self, rt: Runtime):
         super().__init__(rt)
         self.policy: NetPolicy | None = None
 

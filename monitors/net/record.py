@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http, tls
 
@@ -34,6 +34,9 @@ from .body import BodyRecorder
 from .guard import Addon, hook
 from .state import KEY, BodyPipe, FlowState, Observer, content_length
 
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
 logger = logging.getLogger(__name__)
 
 _MAX_REDIRECTS = 10_000
@@ -43,7 +46,7 @@ class Record(Addon):
     name = "net.record"
     after_fault = True
 
-    def __init__(self, rt: Any):
+    def __init__(self, rt: Runtime):
         super().__init__(rt)
         self.redirects: dict[str, str] = {}  # redirect target URL -> Hub repo it came from
 
