@@ -53,8 +53,9 @@ class LeakageParams(BaseModel):
     min_items: int = Field(default=1, ge=1, description="Items a source must contain to be reported.")
     min_coverage_pct: float = Field(default=0.0, ge=0, le=100, description="Share of the test set a source must contain.")
     decode_depth: int = Field(default=4, ge=0, le=16, description="Nested containers/encodings decoded.")
-    max_scan_bytes: int = Field(default=256 << 20, ge=1 << 10, description="Decoded bytes read per stream (body, file, member).")
-    max_total_bytes: int = Field(default=1 << 30, ge=1 << 10, description="Decoded bytes read per blob or file in all.")
+    max_scan_bytes: int = Field(default=0, ge=0, description="Decoded bytes read per stream (body, file, member); 0: no cap.")
+    max_total_bytes: int = Field(default=1 << 30, ge=1 << 10, description="Decoded bytes always allowed per blob or file.")
+    max_expand_ratio: float = Field(default=200.0, ge=1.0, description="Decoded bytes allowed per blob or file, as a multiple of its size, when more than max_total_bytes.")
     max_members: int = Field(default=10_000, ge=1, description="Archive members read per archive.")
     chunk_bytes: int = Field(default=4 << 20, ge=1 << 10, description="Scan chunk; items straddling chunks are still found.")
     names: bool = Field(default=True, description="Also flag Hub ids, PyPI packages and test-set paths by name.")
@@ -95,7 +96,8 @@ class LeakageDetector(Detector):
         if p.anchor > p.char_window:
             raise ValueError(f"rule {rule.id!r}: anchor ({p.anchor}) must not exceed char_window ({p.char_window})")
         self.benchmarks = list(ctx.task.benchmarks) if ctx.task is not None else []
-        self.limits = Limits(max_bytes=p.max_scan_bytes, max_total=p.max_total_bytes, depth=p.decode_depth,
+        self.limits = Limits(max_bytes=p.max_scan_bytes, max_total=p.max_total_bytes, max_ratio=p.max_expand_ratio,
+                             depth=p.decode_depth,
                              max_members=p.max_members, chunk=p.chunk_bytes)
         self._scanner: Scanner | None = None
         self._cache: OrderedDict[tuple[str, str], ScanResult] = OrderedDict()
