@@ -51,6 +51,7 @@ class Budget:
     limits: Limits
     raw_size: int = 0
     used: int = 0
+    row_groups: list[int] | None = None  # Parquet: scan only these row groups (a worker's share)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -109,8 +110,25 @@ def _safe_read(fh: BinaryIO, n: int, where: str, budget: Budget) -> bytes:
         return b""
 
 
-def _materialize(fh: BinaryIO, first: bytes, where: str, budget: Budget) -> io.BytesIO:
+def _materialize(fh: BinaryIO, first: bytes, where: str, budget: Budget) -> BinaryIO:
+    """A seekable view of the source: a file on disk (or bytes in memory) is used where it
+    is (read lazily, never copied into memory); a stream is read into memory, capped."""
+    if isinstance(fh, io.BufferedReader | io.FileIO | io.BytesIO) and fh.seekable():
+        try:
+            fh.seek(fh.tell() - len(first))
+            size = _remaining(fh)
+            budget.used += size
+            return fh
+        except OSError:
+            pass
     return io.BytesIO(b"".join(_read_capped(fh, where, budget, first)))
+
+
+def _remaining(fh: BinaryIO) -> int:
+    here = fh.tell()
+    end = fh.seek(0, io.SEEK_END)
+    fh.seek(here)
+    return end - here
 
 
 def _decompressor(head: bytes, fh: BinaryIO) -> tuple[str, BinaryIO] | None:
@@ -257,14 +275,23 @@ def _tar(fh: BinaryIO, where: str, budget: Budget, depth: int, path: tuple[str, 
         budget.note(f"{where}: tar read stopped: {exc}")
 
 
-def _parquet(fh: io.BytesIO, where: str, budget: Budget, path: tuple[str, ...]) -> Iterator[Segment]:
+def _parquet(fh: BinaryIO, where: str, budget: Budget, path: tuple[str, ...]) -> Iterator[Segment]:
+    """String columns, row group by row group (``budget.row_groups``: only these, for a
+    worker scanning part of a file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(fh)
-        for n, batch in enumerate(pf.iter_batches(batch_size=BATCH)):
-            yield from _columns(batch, f"{where}", n, budget, path)
+        meta = pf.metadata
+        starts = [0]
+        for g in range(meta.num_row_groups):
+            starts.append(starts[-1] + meta.row_group(g).num_rows)
+        groups = budget.row_groups if budget.row_groups is not None else range(meta.num_row_groups)
+        for g in groups:
+            for k, batch in enumerate(pf.iter_batches(batch_size=BATCH, row_groups=[g])):
+                yield from _columns(batch, f"{where}", k, budget, path, row_base=starts[g] + k * BATCH,
+                                    label=f"row group {g}, batch {k}")
     except (pa.ArrowException, OSError, ValueError) as exc:
         budget.note(f"{where}: parquet read stopped: {exc}")
 
@@ -291,7 +318,8 @@ def _arrow(fh: io.BytesIO, where: str, budget: Budget, stream: bool, path: tuple
 BATCH = 65536
 
 
-def _columns(batch: object, where: str, n: int, budget: Budget, path: tuple[str, ...]) -> Iterator[Segment]:
+def _columns(batch: object, where: str, n: int, budget: Budget, path: tuple[str, ...], row_base: int | None = None,
+             label: str | None = None) -> Iterator[Segment]:
     import numpy as np
     import pyarrow.types as pt
 
@@ -306,9 +334,10 @@ def _columns(batch: object, where: str, n: int, budget: Budget, path: tuple[str,
                 ends.append(e + base)
                 base += len(data)
             flat = pt.is_string(col.type) or pt.is_large_string(col.type) or pt.is_binary(col.type)  # type: ignore[attr-defined]
-            yield Segment(f"{where}#{name}[batch {n}]", iter([b for b, _, _ in parts]), offsets=False, runs=runs,
-                          path=path + (f'column "{name}"',), value_ends=np.concatenate(ends),
-                          row_label="row" if flat else "value", row_base=n * BATCH if flat else 0)
+            base = n * BATCH if row_base is None else row_base
+            yield Segment(f"{where}#{name}[{label or f'batch {n}'}]", iter([b for b, _, _ in parts]), offsets=False,
+                          runs=runs, path=path + (f'column "{name}"',), value_ends=np.concatenate(ends),
+                          row_label="row" if flat else "value", row_base=base if flat else 0)
 
 
 def string_buffers(arr: object) -> Iterator[bytes]:

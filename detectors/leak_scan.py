@@ -163,15 +163,18 @@ class Scanner:
         self.engine = engine
         self.overlap = max([2048] + [min(idx.max_doc, 1 << 16) for idx in self.indexes.values()])
 
-    def scan(self, fh: BinaryIO, where: str, size: int | None = None) -> ScanResult:
+    def scan(self, fh: BinaryIO, where: str, size: int | None = None, base: int = 0,
+             row_groups: list[int] | None = None) -> ScanResult:
         """Scan everything decodable in ``fh``; ``where`` labels it in the evidence;
         ``size`` (raw bytes of the source, found from ``fh`` when not given) sets the
-        expansion cap."""
+        expansion cap. ``base``: offset of ``fh``'s first byte in the file (a range);
+        ``row_groups``: only these Parquet row groups."""
         if size is None:
             size = _size_of(fh)
-        budget = Budget(self.limits, raw_size=size or 0)
+        budget = Budget(self.limits, raw_size=size or 0, row_groups=row_groups)
         result = ScanResult()
-        self._scan_segments(segments(fh, where, budget), budget, result, 0)
+        for seg in segments(fh, where, budget):
+            self._scan_segment(seg, budget, result, 0, base)
         result.notes = budget.notes
         result.bytes_scanned = budget.used
         return result
@@ -183,10 +186,10 @@ class Scanner:
         for seg in segs:
             self._scan_segment(seg, budget, result, depth)
 
-    def _scan_segment(self, seg: Segment, budget: Budget, result: ScanResult, depth: int) -> None:
+    def _scan_segment(self, seg: Segment, budget: Budget, result: ScanResult, depth: int, base: int = 0) -> None:
         tail = b""
         carry = b""
-        base = 0  # byte offset of the current chunk in the segment
+        # base: byte offset of the current chunk in the segment
         lines = 0  # newlines in the segment before the current chunk
         v1 = self.engine == "v1"
         for piece in _with_end(seg.chunks):
@@ -218,30 +221,24 @@ class Scanner:
 
     def _record(self, result: ScanResult, bench: str, hit: Hit, seg: Segment, base: int, lines: int, ch: _Chunk,
                 tail_len: int) -> None:
+        """Keep the longest match of each item (the first of equally long ones) with its place."""
         items = result.hits.setdefault(bench, {})
         prev = items.get(hit.item)
         if prev is not None and hit.length <= prev.length:
             return
+        words = max(hit.words, prev.words if prev else 0)
         pos = hit.start - tail_len
-        if pos < 0 and prev is not None:  # the longer match began in the previous chunk: keep the first place
-            items[hit.item] = ItemHit(hit.length, max(hit.words, prev.words), prev.field, prev.where, prev.offset,
-                                      prev.path, prev.excerpt, prev.span, prev.doc_start)
+        if pos < 0 and prev is not None:  # it began in the previous chunk, where it was seen shorter
+            items[hit.item] = ItemHit(hit.length, words, prev.field, prev.where, prev.offset, prev.path, prev.excerpt,
+                                      prev.span, prev.doc_start)
             return
         b0 = ch.byte_offset(pos) if pos >= 0 else 0
         end = pos + hit.length - 1
-        b1 = ch.byte_offset(end) + 1 if 0 <= end < len(ch.text) else len(ch.raw)
-        b1 = max(b1, b0)
+        b1 = max(ch.byte_offset(end) + 1 if 0 <= end < len(ch.text) else len(ch.raw), b0)
         offset = base + b0 if seg.offsets and pos >= 0 else None
-        if prev is not None:  # a longer match of an item seen before: keep the first location
-            offset, where = prev.offset, prev.where
-        else:
-            where = seg.where
         excerpt, span = _excerpt(seg, ch, base, b0, b1)
-        path = seg.path + _place(seg, ch, base, lines, b0)
-        if prev is not None:
-            path = prev.path
-        items[hit.item] = ItemHit(hit.length, max(hit.words, prev.words if prev else 0), hit.field, where, offset,
-                                  path, excerpt, span, hit.doc_start)
+        items[hit.item] = ItemHit(hit.length, words, hit.field, seg.where, offset,
+                                  seg.path + _place(seg, ch, base, lines, b0), excerpt, span, hit.doc_start)
 
 
 def _size_of(fh: BinaryIO) -> int | None:

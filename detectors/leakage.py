@@ -21,25 +21,29 @@ name. See docs/detectors.md.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ptaudit.events import Event, blob_refs
 
-from .base import Detector, DetectorContext, Finding, register
+from .base import SEVERITIES, Detector, DetectorContext, Finding, Severity, register
 from .leak_decode import Limits
 from .leak_index import LeakIndex, cached_index
 from .leak_names import hub_dataset_ref, hub_verdict, mentions_path, pypi_package
+from .leak_norm import normalize_text
+from .leak_parallel import IndexSpec, scan_files
 from .leak_scan import ItemHit, Scanner, ScanResult
 from .testset import load_test_items
 
 FS_KINDS = frozenset({"fs.write", "fs.create", "fs.modify", "fs.final_scan"})
 CATEGORY = "test_set_leakage"
+ITEM_TEXT_MAX = 2000  # characters of a test item shown in the evidence
 
 
 class LeakageParams(BaseModel):
@@ -60,14 +64,20 @@ class LeakageParams(BaseModel):
     chunk_bytes: int = Field(default=4 << 20, ge=1 << 10, description="Scan chunk; items straddling chunks are still found.")
     names: bool = Field(default=True, description="Also flag Hub ids, PyPI packages and test-set paths by name.")
     max_item_ids: int = Field(default=50, ge=0, description="Item ids listed in a finding's evidence.")
-    semantic: bool = Field(default=False, description="Embedding-based paraphrase layer (not built in this version).")
-
-    @field_validator("semantic")
-    @classmethod
-    def _no_semantic(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("the semantic (embedding) layer is not available in this build; set semantic = false")
-        return v
+    max_excerpts: int = Field(default=5, ge=0, le=100, description="Strongest items shown with the item text, the "
+                              "matched excerpt, its decoding path and offset.")
+    workers: int = Field(default=0, ge=0, le=64, description="Processes for large files on disk (scan, the file "
+                         "monitor); 0: one per core.")
+    incomplete_severity: Severity = Field(default="high", description="Severity of a source not scanned whole "
+                                          "(a decoding cap, a decode error): the audit of it is incomplete.")
+    unstored_severity: Severity = Field(default="medium", description="Severity of a response body scanned only "
+                                        "in part because the proxy stored only a prefix (network.store_body_max).")
+    semantic: bool = Field(default=False, description="Paraphrase layer: lexical candidates confirmed by sentence "
+                           "embeddings (second stage; see docs/detectors.md).")
+    semantic_threshold: float = Field(default=0.80, ge=0.0, le=1.0, description="Cosine similarity that confirms a "
+                                      "paraphrase candidate.")
+    semantic_max_bytes: int = Field(default=64 << 20, ge=0, description="Decoded bytes per source the paraphrase "
+                                    "layer reads; beyond it a note says what was not read.")
 
 
 @dataclass
@@ -81,6 +91,53 @@ class _Source:
     notes: list[str] = field(default_factory=list)
     first_ts: int | None = None
     emitted_items: int = 0
+
+
+@dataclass
+class _Gap:
+    """Bytes of one source that were not scanned (caps, decode errors, unstored bodies)."""
+
+    source: str
+    what: str
+    severity: str
+    notes: list[str] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    emitted: int = 0
+
+
+UNSTORED = "only the stored prefix"
+
+
+def result_to_event(result: ScanResult, indexes: dict[str, LeakIndex]) -> dict[str, Any]:
+    """A scan result as event data (``fs.content_scan``: files too large to store as blobs
+    are scanned by the file monitor from disk; replay reads the hits from the event)."""
+    hits = {}
+    for bench, items in sorted(result.hits.items()):
+        ids = indexes[bench].item_ids
+        hits[bench] = [{"item": i, "id": ids[i], "length": h.length, "words": h.words, "field": h.field,
+                        "where": h.where, "offset": h.offset, "path": list(h.path), "excerpt": h.excerpt,
+                        "span": list(h.span) if h.span else None, "doc_start": h.doc_start}
+                       for i, h in sorted(items.items())]
+    return {"bytes_scanned": result.bytes_scanned, "notes": list(result.notes), "hits": hits}
+
+
+def result_from_event(data: dict[str, Any], indexes: dict[str, LeakIndex]) -> ScanResult:
+    res = ScanResult(notes=[str(n) for n in data.get("notes") or []], bytes_scanned=int(data.get("bytes_scanned") or 0))
+    for bench, rows in (data.get("hits") or {}).items():
+        idx = indexes.get(bench)
+        if idx is None or not isinstance(rows, list):
+            continue
+        pos = {iid: i for i, iid in enumerate(idx.item_ids)}
+        out = res.hits.setdefault(bench, {})
+        for r in rows:
+            i = pos.get(str(r.get("id")))
+            if i is None:  # an item the current test set does not have
+                continue
+            span = r.get("span")
+            out[i] = ItemHit(int(r["length"]), int(r["words"]), str(r["field"]), str(r["where"]), r.get("offset"),
+                             tuple(r.get("path") or ()), r.get("excerpt"), tuple(span) if span else None,
+                             int(r.get("doc_start") or 0))
+    return res
 
 
 @register
@@ -97,11 +154,12 @@ class LeakageDetector(Detector):
             raise ValueError(f"rule {rule.id!r}: anchor ({p.anchor}) must not exceed char_window ({p.char_window})")
         self.benchmarks = list(ctx.task.benchmarks) if ctx.task is not None else []
         self.limits = Limits(max_bytes=p.max_scan_bytes, max_total=p.max_total_bytes, max_ratio=p.max_expand_ratio,
-                             depth=p.decode_depth,
-                             max_members=p.max_members, chunk=p.chunk_bytes)
+                             depth=p.decode_depth, max_members=p.max_members, chunk=p.chunk_bytes)
         self._scanner: Scanner | None = None
+        self._specs: list[IndexSpec] = []
         self._cache: OrderedDict[tuple[str, str], ScanResult] = OrderedDict()
         self._sources: dict[tuple[str, str], _Source] = {}
+        self._gaps: dict[str, _Gap] = {}
         self._named: set[str] = set()
 
     # -- index -------------------------------------------------------------------
@@ -112,10 +170,16 @@ class LeakageDetector(Detector):
             indexes: dict[str, LeakIndex] = {}
             for b in self.benchmarks:
                 items, sha = load_test_items(b.test_set, b.fields, b.id_field)
-                key = (sha, tuple(b.fields), b.id_field)
-                indexes[b.name] = cached_index(key, items, p.anchor, p.char_window, p.ngram)
+                spec = IndexSpec(b.name, (sha, tuple(b.fields), b.id_field), tuple(items), p.anchor, p.char_window,
+                                 p.ngram)
+                self._specs.append(spec)
+                indexes[b.name] = spec.build()
             self._scanner = Scanner(indexes, self.limits)
         return self._scanner
+
+    @property
+    def workers(self) -> int:
+        return self.params.workers or max(1, min(8, os.cpu_count() or 1))
 
     # -- events ------------------------------------------------------------------
     def on_event(self, event: Event) -> Iterable[Finding]:
@@ -132,6 +196,10 @@ class LeakageDetector(Detector):
         elif kind in FS_KINDS:
             path = str(d.get("path") or "")
             out += self._content(event, path, "workspace file", path)
+        elif kind == "fs.content_scan":
+            path = str(d.get("path") or "")
+            result = result_from_event(d, self.scanner.indexes)
+            out += self._accumulate(result, path, "workspace file", event.seq, event.ts)
         elif kind == "proc.open" and self.params.names:
             out += self._by_path(event, str(d.get("path") or ""), "opened")
         elif kind == "proc.exec" and self.params.names:
@@ -152,9 +220,23 @@ class LeakageDetector(Detector):
 
     def scan_file(self, path: Path, label: str) -> list[Finding]:
         """Scan one file outside a run (``ptaudit scan``); ``label`` names it in findings."""
-        with open(path, "rb") as fh:
-            result = self.scanner.scan(fh, label)
-        return self._accumulate(result, label, "file", None, None)
+        return self.scan_files([(Path(path), label)])
+
+    def scan_files(self, files: list[tuple[Path, str]], progress: Any = None) -> list[Finding]:
+        """Scan files outside a run with every core (``ptaudit scan``); findings in file order.
+        ``progress(n)`` is called with the bytes of each finished part."""
+        out: list[Finding] = []
+        scanner = self.scanner
+        for _path, label, result in scan_files(scanner, self._specs, files, self.workers, progress):
+            out += self._accumulate(result, label, "file", None, None)
+        return out
+
+    def file_scan_event(self, path: Path, rel: str) -> dict[str, Any]:
+        """Scan a workspace file from disk (the file monitor, for files it does not store);
+        the data of its ``fs.content_scan`` event."""
+        scanner = self.scanner
+        [(_p, _l, result)] = list(scan_files(scanner, self._specs, [(Path(path), rel)], self.workers))
+        return {"path": rel, "rule": self.rule.id, **result_to_event(result, scanner.indexes)}
 
     # -- content -----------------------------------------------------------------
     def _content(self, event: Event, source: str, what: str, where: str) -> list[Finding]:
@@ -170,7 +252,7 @@ class LeakageDetector(Detector):
                     with blobs.open(sha) as fh:
                         result = self.scanner.scan(fh, where)
                     if event.data.get("truncated"):
-                        result.notes.append(f"{where}: only the stored prefix ({result.bytes_scanned} bytes) was scanned")
+                        result.notes.append(f"{where}: {UNSTORED} ({result.bytes_scanned} bytes) was scanned")
                 self._cache[key] = result
                 if len(self._cache) > 1024:
                     self._cache.popitem(last=False)
@@ -189,7 +271,7 @@ class LeakageDetector(Detector):
             for item, hit in hits.items():
                 prev = st.items.get(item)
                 if prev is None or prev[0].length < hit.length:
-                    st.items[item] = (hit, seq if prev is None else prev[1])
+                    st.items[item] = (hit, seq)
             for n in result.notes:
                 if n not in st.notes and len(st.notes) < 20:
                     st.notes.append(n)
@@ -198,7 +280,34 @@ class LeakageDetector(Detector):
                 f = self._content_finding(st)
                 if f is not None:
                     out.append(f)
+        if result.notes:
+            out += self._gap(result.notes, source, what, seq, ts)
         return out
+
+    def _gap(self, notes: list[str], source: str, what: str, seq: int | None, ts: int | None) -> list[Finding]:
+        """Never a silent pass: bytes a source holds that were not scanned are a finding."""
+        p: LeakageParams = self.params
+        sev = p.unstored_severity if all(UNSTORED in n for n in notes) else p.incomplete_severity
+        gap = self._gaps.get(source)
+        if gap is None:
+            gap = self._gaps[source] = _Gap(source, what, sev)
+        elif SEVERITIES.index(sev) > SEVERITIES.index(gap.severity):
+            gap.severity = sev
+        for n in notes:
+            if n not in gap.notes and len(gap.notes) < 20:
+                gap.notes.append(n)
+        if seq is not None and seq not in gap.seqs and len(gap.seqs) < 20:
+            gap.seqs.append(seq)
+        if len(gap.notes) == gap.emitted:
+            return []
+        gap.emitted = len(gap.notes)
+        more = f" (+{len(gap.notes) - 1} more)" if len(gap.notes) > 1 else ""
+        ev: list[dict[str, Any]] = [{"source": source, "notes": list(gap.notes)}]
+        ev += [{"seq": s} for s in gap.seqs]
+        f = self.finding("monitor_fault", f"leakage-scan:{source}",
+                         f"leakage scan of {what} {source} incomplete: {gap.notes[0]}{more}", ev,
+                         key=f"incomplete\0{source}", severity=gap.severity, ts=ts)  # type: ignore[arg-type]
+        return [f] if f is not None else []
 
     def _over_threshold(self, st: _Source) -> bool:
         idx = self.scanner.indexes[st.bench]
@@ -227,9 +336,23 @@ class LeakageDetector(Detector):
             if len(loc["items"]) < 20:
                 loc["items"].append(idx.item_ids[i])
         evidence = [summary] + [places[k] for k in list(places)[:20]]
+        strongest = sorted(order, key=lambda i: (-st.items[i][0].length, -st.items[i][0].words, i))
+        evidence += [self._match_evidence(idx, st, i) for i in strongest[: self.params.max_excerpts]]
         msg = (f"{st.bench}: {len(order)}/{idx.n_items} test items ({pct:.1f}%) in {st.what} {st.source}; "
                f"longest match {longest} normalised chars")
         return self.finding(CATEGORY, st.source, msg, evidence, key=f"content\0{st.bench}\0{st.source}", ts=st.first_ts)
+
+    @staticmethod
+    def _match_evidence(idx: LeakIndex, st: _Source, i: int) -> dict[str, Any]:
+        """One strongest item: the item text and the source excerpt, each with the common
+        span, the decoding path and the raw byte offset."""
+        hit, seq = st.items[i]
+        text = idx.item_texts[i].get(hit.field, "")
+        item_text, item_span = item_excerpt(text, hit.doc_start, hit.length)
+        return {"match": idx.item_ids[i], "seq": seq, "field": hit.field, "length": hit.length, "words": hit.words,
+                "item_text": item_text, "item_span": list(item_span),
+                "source": st.source, "path": list(hit.path) or [hit.where], "offset": hit.offset,
+                "excerpt": hit.excerpt, "span": list(hit.span) if hit.span else None}
 
     # -- by name -----------------------------------------------------------------
     def _mentions(self, text: str) -> bool:
@@ -275,3 +398,24 @@ class LeakageDetector(Detector):
                 out += self._named_finding(f"read\0{b.name}\0{text}", text,
                                            f"{b.name}: {verb} the test set ({b.test_set.name}): {text}", ev, event.ts)
         return out
+
+
+def item_excerpt(text: str, doc_start: int, length: int) -> tuple[str, tuple[int, int]]:
+    """The item text (windowed around the match when long) and the common span in it, as
+    character offsets: normalised offsets mapped back by normalising prefixes."""
+    def upto(norm_pos: int) -> int:  # smallest character index whose prefix normalises past norm_pos
+        lo, hi = 0, len(text)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(normalize_text(text[:mid + 1])) > norm_pos:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+    s = upto(doc_start) if length else 0
+    e = upto(doc_start + length - 1) + 1 if length else 0
+    if len(text) <= ITEM_TEXT_MAX:
+        return text, (s, e)
+    lo = max(0, min(s - 200, len(text) - ITEM_TEXT_MAX))
+    hi = min(len(text), max(e + 200, lo + ITEM_TEXT_MAX // 2), lo + ITEM_TEXT_MAX)
+    return text[lo:hi], (max(0, s - lo), min(hi - lo, e - lo))

@@ -197,15 +197,21 @@ def test_no_finding_on_clean_data(tmp_path, task, train_rows, what):
 def test_zip_bomb_is_capped_and_the_cap_is_recorded(tmp_path, task, test_rows):
     inner = jsonl(test_rows[:3]) + b"\0" * (8 << 20)
     found = run_files(tmp_path, task, {"bomb.zip": _zip("big.jsonl", inner)}, max_scan_bytes=1 << 20)
-    (f,) = found
+    (f,) = [f for f in found if f.category == "test_set_leakage"]
     assert any("cap" in n for n in f.evidence[0]["notes"])
+    # the cap is also a finding of its own: the scan of bomb.zip is incomplete
+    (gap,) = [f for f in found if f.category == "monitor_fault"]
+    assert gap.subject == "leakage-scan:bomb.zip" and gap.severity == "high" and "cap" in gap.message
 
 
 def test_depth_cap(tmp_path, task, test_rows):
     data = jsonl(test_rows[:3])
     for _ in range(4):
         data = gzip.compress(data)
-    assert run_files(tmp_path, task, {"x.bin": data}, decode_depth=2) == []
+    capped = run_files(tmp_path, task, {"x.bin": data}, decode_depth=2)
+    # not decoded past the cap, and not a silent pass: the skipped layers are a finding
+    assert [(f.category, f.subject) for f in capped] == [("monitor_fault", "leakage-scan:x.bin")]
+    assert "depth" in capped[0].message
     assert len(run_files(tmp_path / "b", task, {"x.bin": data}, decode_depth=5)) == 1
 
 
