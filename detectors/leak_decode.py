@@ -351,7 +351,6 @@ def _string_parts(arr: object) -> Iterator[tuple[bytes, int, Any]]:
     """(concatenated values, longest value's length, each value's end offset in them) per
     string buffer of ``arr``."""
     import numpy as np
-
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as pt

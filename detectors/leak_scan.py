@@ -79,23 +79,38 @@ class ScanResult:
 class _OffsetMap:
     """Maps an offset in a block's normalised text back to a byte offset in the block.
 
-    Built lazily, 4 KiB at a time, only as far as the offsets asked for."""
+    Built lazily, ~4 KiB at a time, only as far as the offsets asked for. The pieces end
+    after a newline or a space (never inside an escape, a UTF-8 sequence or a LaTeX
+    command), so their normalised lengths add up exactly and an offset does not depend
+    on where the block began."""
 
     def __init__(self, raw: bytes, escaped: bool):
         self.raw, self.escaped = raw, escaped
-        self._cum = [0]  # normalised length of raw[:i * _BLOCK], for the blocks seen so far
+        self._cum = [0]  # normalised length of raw[:starts[i]]
+        self._starts = [0]
 
     def _norm(self, b: bytes) -> bytes:
         return normalize_bytes(unescape(b) if self.escaped else b)
 
+    def _next_cut(self, i: int) -> int:
+        raw = self.raw
+        if len(raw) - i <= _BLOCK:
+            return len(raw)
+        j = max(raw.rfind(b"\n", i, i + _BLOCK), raw.rfind(b" ", i, i + _BLOCK))
+        if j < i + _BLOCK // 4:  # no separator near the end of the window: look further on
+            k = [x for x in (raw.find(b"\n", i + _BLOCK), raw.find(b" ", i + _BLOCK)) if x >= 0]
+            j = min(k) if k else len(raw) - 1
+        return j + 1
+
     def byte_offset(self, pos: int) -> int:
-        cum, raw = self._cum, self.raw
-        while cum[-1] <= pos and (len(cum) - 1) * _BLOCK < len(raw):
-            i = (len(cum) - 1) * _BLOCK
-            cum.append(cum[-1] + len(self._norm(raw[i:i + _BLOCK])))
-        lo = bisect_right(cum, pos) - 1  # last block whose cumulative start <= pos
+        cum, starts, raw = self._cum, self._starts, self.raw
+        while cum[-1] <= pos and starts[-1] < len(raw):
+            e = self._next_cut(starts[-1])
+            cum.append(cum[-1] + len(self._norm(raw[starts[-1]:e])))
+            starts.append(e)
+        lo = bisect_right(cum, pos) - 1  # last piece whose cumulative start <= pos
         lo = min(lo, len(cum) - 2) if len(cum) > 1 else 0
-        block = raw[lo * _BLOCK:(lo + 1) * _BLOCK]
+        block = raw[starts[lo]:starts[lo + 1]] if len(starts) > 1 else raw
         want = pos - cum[lo]
         a, b = 0, len(block)
         while a < b:  # smallest r with len(norm(block[:r])) > want
@@ -104,7 +119,7 @@ class _OffsetMap:
                 b = mid
             else:
                 a = mid + 1
-        return lo * _BLOCK + a
+        return starts[lo] + a
 
 
 class _Chunk:

@@ -34,7 +34,7 @@ from ptaudit.events import Event, blob_refs
 
 from .base import SEVERITIES, Detector, DetectorContext, Finding, Severity, register
 from .leak_decode import Limits
-from .leak_index import LeakIndex, cached_index
+from .leak_index import LeakIndex
 from .leak_names import hub_dataset_ref, hub_verdict, mentions_path, pypi_package
 from .leak_norm import normalize_text
 from .leak_parallel import IndexSpec, scan_files
@@ -419,3 +419,20 @@ def item_excerpt(text: str, doc_start: int, length: int) -> tuple[str, tuple[int
     lo = max(0, min(s - 200, len(text) - ITEM_TEXT_MAX))
     hi = min(len(text), max(e + 200, lo + ITEM_TEXT_MAX // 2), lo + ITEM_TEXT_MAX)
     return text[lo:hi], (max(0, s - lo), min(hi - lo, e - lo))
+
+
+def workspace_scanner(policy: Any, task: Any) -> Any:
+    """The file monitor's ``content_scan`` hook: every enabled ``leakage`` rule scans a
+    workspace file from disk (files too large to store as blobs). None when no rule or no
+    benchmark needs it."""
+    if task is None or not task.benchmarks:
+        return None
+    dets = [LeakageDetector(r, DetectorContext(task=task, policy=policy))
+            for r in policy.enabled_rules() if r.detector == LeakageDetector.name]
+    if not dets:
+        return None
+
+    def scan(path: bytes, rel: str) -> list[dict[str, Any]]:
+        return [d.file_scan_event(Path(os.fsdecode(path)), rel) for d in dets]
+
+    return scan

@@ -99,9 +99,11 @@ def start_monitors(o: Orchestrator) -> list[Any]:
     tracedir = o.state / "trace"
     tracedir.mkdir(mode=0o700)
     trace = TraceSink(TraceSinkConfig(socket_path=tracedir / "sink.sock"))
+    from detectors.leakage import workspace_scanner
+
     monitors = [
         FsWatch(FsWatchConfig(workspace=o.spec.workspace.resolve(), store_max=pol.monitors.fs_store_max),
-                s.rundir.blobs),
+                s.rundir.blobs, content_scan=workspace_scanner(pol, o.spec.task)),
         trace,
         GpuMonitor(GpuConfig(interval_s=pol.budgets.sample_interval)),
     ]

@@ -1,0 +1,120 @@
+"""Every byte is scanned whatever its size: files over the blob cap are streamed from disk
+by the file monitor (at close and at the final scan), large files are scanned in parallel
+parts that add up to the same result, and ``ptaudit scan`` sees the same."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from conftest import make_policy
+from gsm_synth import benign_math
+
+from detectors.engine import replay
+from detectors.leak_index import LeakIndex
+from detectors.leak_parallel import IndexSpec, scan_files
+from detectors.leak_scan import Scanner
+from detectors.leakage import workspace_scanner
+from detectors.testset import TestItem
+from monitors.fs_watch import FsWatch, FsWatchConfig
+from ptaudit.session import RunSession
+
+
+def _jsonl(rows) -> bytes:  # type: ignore[no-untyped-def]
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def _padded(test_rows, mb: float) -> bytes:  # type: ignore[no-untyped-def]
+    pad = (benign_math(40, seed=5) + "\n").encode()
+    body = pad * (int(mb * (1 << 20)) // len(pad) + 1)
+    return body + _jsonl(test_rows)
+
+
+def test_file_over_the_blob_cap_is_streamed_from_disk_and_found(tmp_path: Path, task, test_rows) -> None:
+    """The issue's case: the whole test set behind 18.9 MB of padding, over fs_store_max
+    (16 MiB): hashed, not stored, and still scanned (at close, by the monitor)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = RunSession.create(tmp_path / "run", command=["agent"])
+    pol = make_policy()
+    m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2, store_max=16 << 20), blobs=s.rundir.blobs,
+                content_scan=workspace_scanner(pol, task))
+    m.start(s.emit)
+    data = _padded(test_rows, 18.9)
+    assert len(data) > 16 << 20
+    (ws / "big.jsonl").write_bytes(data)
+    deadline = time.monotonic() + 60
+    events = tmp_path / "run" / "events.jsonl"
+    while time.monotonic() < deadline and b"fs.content_scan" not in events.read_bytes():
+        time.sleep(0.1)
+    m.final_scan()
+    s.close(0, "agent_exit")
+    lines = [json.loads(x) for x in events.read_text().splitlines()]
+    write = next(e["data"] for e in lines if e["kind"] == "fs.write" and e["data"]["path"] == "big.jsonl")
+    assert not write.get("blobs")  # over the cap: not stored
+    scans = [e for e in lines if e["kind"] == "fs.content_scan"]
+    assert len(scans) == 1 and scans[0]["data"]["sha256"] == write["sha256"]  # at close; final scan saw it unchanged
+    found = replay(tmp_path / "run", pol, task).findings
+    (f,) = found
+    assert f.category == "test_set_leakage" and f.subject == "big.jsonl"
+    assert f.evidence[0]["items_hit"] == len(test_rows)
+    first = f.evidence[1]
+    assert data[first["offset"]:].startswith(test_rows[0]["question"][:40].encode())
+    match = next(e for e in f.evidence if "match" in e)
+    line = data[: match["offset"]].count(b"\n") + 1
+    assert match["path"][:2] == ["big.jsonl", f"line {line:,}"] and match["path"][2].startswith("field ")
+
+
+def test_unchanged_final_scan_of_a_file_written_before_the_watch(tmp_path: Path, task, test_rows) -> None:
+    """A large file the live watch never reported is scanned at the final scan."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = RunSession.create(tmp_path / "run", command=["agent"])
+    pol = make_policy()
+    m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2, store_max=1 << 16), blobs=s.rundir.blobs,
+                content_scan=workspace_scanner(pol, task))
+    m.start(s.emit)
+    m.stop()  # the watch is blind from here on
+    (ws / "late.txt").write_bytes(_padded(test_rows[:3], 0.5))
+    m.final_scan()
+    s.close(0, "agent_exit")
+    (f,) = replay(tmp_path / "run", pol, task).findings
+    assert f.subject == "late.txt" and f.evidence[0]["items_hit"] == 3
+
+
+def test_parallel_parts_equal_one_piece(tmp_path: Path, test_rows, train_rows) -> None:
+    """A large file split into ranges (text) or row-group shares (Parquet) across two
+    processes gives the same items, offsets, lines and paths as one sequential scan."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    items = tuple(TestItem(r["id"], {"question": r["question"], "answer": r["answer"]}) for r in test_rows)
+    spec = IndexSpec("gsm8k", ("t", "par"), items, 20, 50, 13)
+    scanner = Scanner({"gsm8k": spec.build()})
+    rows = []
+    for i in range(40):
+        rows += train_rows
+        rows.append(dict(test_rows[i], id=f"copy{i}"))
+    text = tmp_path / "d.jsonl"
+    text.write_bytes(_jsonl(rows))
+    par = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), par, row_group_size=1500)
+    for f in (text, par):
+        [(_, _, one)] = list(scan_files(scanner, [spec], [(f, f.name)], workers=1))
+        [(_, _, two)] = list(scan_files(scanner, [spec], [(f, f.name)], workers=2, range_bytes=1 << 20))
+        assert len(one.hits["gsm8k"]) == 40
+        assert {k: (h.offset, h.path, h.length) for k, h in two.hits["gsm8k"].items()} == \
+            {k: (h.offset, h.path, h.length) for k, h in one.hits["gsm8k"].items()}
+        assert isinstance(spec.build(), LeakIndex)
+
+
+def test_cli_scan_of_a_large_file(tmp_path: Path, bench_dir: Path, test_rows) -> None:
+    from tests.support import run_ptaudit
+
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(_padded(test_rows[:5], 20))
+    p = run_ptaudit("scan", str(big), "--task", str(bench_dir / "task.toml"), "--format", "json")
+    assert p.returncode == 1, p.stderr
+    [f] = json.loads(p.stdout)["findings"]
+    assert f["evidence"][0]["items_hit"] == 5
