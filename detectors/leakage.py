@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptaudit.events import Event, blob_refs
+from ptaudit.core.events import Event, blob_refs
 
 from .base import SEVERITIES, Detector, DetectorContext, Finding, Severity, register
 from .leak_decode import Limits

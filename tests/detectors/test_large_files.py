@@ -18,7 +18,7 @@ from detectors.leak_scan import Scanner
 from detectors.leakage import workspace_scanner
 from detectors.testset import TestItem
 from monitors.fs_watch import FsWatch, FsWatchConfig
-from ptaudit.session import RunSession
+from ptaudit.core.session import RunSession
 
 
 def _jsonl(rows) -> bytes:  # type: ignore[no-untyped-def]
