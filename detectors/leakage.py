@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from .leak_decode import Limits
 from .leak_index import LeakIndex
 from .leak_names import hub_dataset_ref, hub_verdict, mentions_path, pypi_package
 from .leak_norm import normalize_text
+from .leak_para import ParaHit, ParaIndex, ParaphraseScanner, ParaResult
 from .leak_parallel import IndexSpec, scan_files
 from .leak_scan import ItemHit, Scanner, ScanResult
 from .testset import load_test_items
@@ -74,10 +76,12 @@ class LeakageParams(BaseModel):
                                         "in part because the proxy stored only a prefix (network.store_body_max).")
     semantic: bool = Field(default=False, description="Paraphrase layer: lexical candidates confirmed by sentence "
                            "embeddings (second stage; see docs/detectors.md).")
-    semantic_threshold: float = Field(default=0.80, ge=0.0, le=1.0, description="Cosine similarity that confirms a "
-                                      "paraphrase candidate.")
+    semantic_threshold: float = Field(default=0.80, ge=0.0, le=2.0, description="Score (cosine similarity plus the "
+                                      "number-context bonus) that confirms a paraphrase candidate.")
     semantic_max_bytes: int = Field(default=64 << 20, ge=0, description="Decoded bytes per source the paraphrase "
-                                    "layer reads; beyond it a note says what was not read.")
+                                    "layer reads (0: all); beyond it a note says what was not read.")
+    semantic_cap_severity: Severity = Field(default="low", description="Severity of a source the paraphrase layer "
+                                            "read only in part (semantic_max_bytes, or not stored).")
 
 
 @dataclass
@@ -106,6 +110,7 @@ class _Gap:
 
 
 UNSTORED = "only the stored prefix"
+PARA_NOTE = "paraphrase layer"
 
 
 def result_to_event(result: ScanResult, indexes: dict[str, LeakIndex]) -> dict[str, Any]:
@@ -161,6 +166,11 @@ class LeakageDetector(Detector):
         self._sources: dict[tuple[str, str], _Source] = {}
         self._gaps: dict[str, _Gap] = {}
         self._named: set[str] = set()
+        # paraphrase layer: jobs run on one thread beside the exact layer, reported at finish()
+        self._para: ParaphraseScanner | None = None
+        self._para_pool: ThreadPoolExecutor | None = None
+        self._para_jobs: list[tuple[str, str, int | None, int | None, Future[ParaResult]]] = []
+        self._para_cache: dict[tuple[str, str], Future[ParaResult]] = {}
 
     # -- index -------------------------------------------------------------------
     @property
@@ -199,6 +209,8 @@ class LeakageDetector(Detector):
         elif kind == "fs.content_scan":
             path = str(d.get("path") or "")
             result = result_from_event(d, self.scanner.indexes)
+            if self.params.semantic:
+                result.notes.append(f"{path}: not stored; the paraphrase layer did not read it")
             out += self._accumulate(result, path, "workspace file", event.seq, event.ts)
         elif kind == "proc.open" and self.params.names:
             out += self._by_path(event, str(d.get("path") or ""), "opened")
@@ -209,13 +221,15 @@ class LeakageDetector(Detector):
         return out
 
     def finish(self) -> Iterable[Finding]:
-        """Re-emit findings whose sources showed more items after they were first reported."""
+        """Re-emit findings whose sources showed more items after they were first reported;
+        then the paraphrase layer's findings, in the order their sources were seen."""
         out = []
         for st in self._sources.values():
             if st.emitted_items and len(st.items) > st.emitted_items:
                 f = self._content_finding(st)
                 if f is not None:
                     out.append(f)
+        out += self._para_findings()
         return out
 
     def scan_file(self, path: Path, label: str) -> list[Finding]:
@@ -227,8 +241,10 @@ class LeakageDetector(Detector):
         ``progress(n)`` is called with the bytes of each finished part."""
         out: list[Finding] = []
         scanner = self.scanner
-        for _path, label, result in scan_files(scanner, self._specs, files, self.workers, progress):
+        for path, label, result in scan_files(scanner, self._specs, files, self.workers, progress):
             out += self._accumulate(result, label, "file", None, None)
+            if self.params.semantic:
+                self._para_submit(label, "file", None, None, label, lambda p=path: open(p, "rb"))  # type: ignore[misc]
         return out
 
     def file_scan_event(self, path: Path, rel: str) -> dict[str, Any]:
@@ -259,6 +275,8 @@ class LeakageDetector(Detector):
             else:
                 self._cache.move_to_end(key)
             out += self._accumulate(result, source, what, event.seq, event.ts)
+            if self.params.semantic and blobs is not None and blobs.has(sha):
+                self._para_submit(source, what, event.seq, event.ts, where, lambda sha=sha: blobs.open(sha), sha)  # type: ignore[misc]
         return out
 
     def _accumulate(self, result: ScanResult, source: str, what: str, seq: int | None,
@@ -287,7 +305,12 @@ class LeakageDetector(Detector):
     def _gap(self, notes: list[str], source: str, what: str, seq: int | None, ts: int | None) -> list[Finding]:
         """Never a silent pass: bytes a source holds that were not scanned are a finding."""
         p: LeakageParams = self.params
-        sev = p.unstored_severity if all(UNSTORED in n for n in notes) else p.incomplete_severity
+        if all(PARA_NOTE in n for n in notes):
+            sev = p.semantic_cap_severity
+        elif all(UNSTORED in n or PARA_NOTE in n for n in notes):
+            sev = p.unstored_severity
+        else:
+            sev = p.incomplete_severity
         gap = self._gaps.get(source)
         if gap is None:
             gap = self._gaps[source] = _Gap(source, what, sev)
@@ -308,6 +331,75 @@ class LeakageDetector(Detector):
                          f"leakage scan of {what} {source} incomplete: {gap.notes[0]}{more}", ev,
                          key=f"incomplete\0{source}", severity=gap.severity, ts=ts)  # type: ignore[arg-type]
         return [f] if f is not None else []
+
+    # -- paraphrase layer ----------------------------------------------------------
+    def _para_submit(self, source: str, what: str, seq: int | None, ts: int | None, where: str,
+                     opener: Any, cache_key: str | None = None) -> None:
+        if self._para is None:
+            p: LeakageParams = self.params
+            self._para = ParaphraseScanner({b: ParaIndex(spec.items) for b, spec in
+                                            zip(self.scanner.indexes, self._specs, strict=True)},
+                                           p.semantic_threshold, self.limits, p.semantic_max_bytes)
+            self._para_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leak-paraphrase")
+        assert self._para_pool is not None
+        key = (cache_key or f"file:{source}", where)
+        fut = self._para_cache.get(key)
+        if fut is None:
+            fut = self._para_cache[key] = self._para_pool.submit(self._para_scan, opener, where)
+        self._para_jobs.append((source, what, seq, ts, fut))
+
+    def _para_scan(self, opener: Any, where: str) -> ParaResult:
+        assert self._para is not None
+        try:
+            with opener() as fh:
+                return self._para.scan(fh, where)
+        except Exception as exc:  # noqa: BLE001 - recorded as a gap: never a silent pass
+            return ParaResult(notes=[f"{where}: paraphrase layer failed: {type(exc).__name__}: {exc}"[:500]])
+
+    def _para_findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        best: dict[tuple[str, str], dict[int, tuple[ParaHit, int | None]]] = {}
+        meta: dict[tuple[str, str], tuple[str, int | None]] = {}
+        for source, what, seq, ts, fut in self._para_jobs:
+            res = fut.result()
+            for bench, hits in res.hits.items():
+                exact = self._sources.get((bench, source))
+                got = best.setdefault((bench, source), {})
+                meta.setdefault((bench, source), (what, ts))
+                for i, h in hits.items():
+                    if exact is not None and i in exact.items:
+                        continue  # the exact layer already has it
+                    if i not in got or h.similarity > got[i][0].similarity:
+                        got[i] = (h, seq)
+            if res.notes:
+                out += self._gap(res.notes, source, what, seq, ts)
+        self._para_jobs = []
+        for (bench, source), items in best.items():
+            idx = self.scanner.indexes[bench]
+            pct = 100.0 * len(items) / max(1, idx.n_items)
+            if not items or len(items) < self.params.min_items or pct < self.params.min_coverage_pct:
+                continue
+            what, ts = meta[(bench, source)]
+            order = sorted(items)
+            summary = {"benchmark": bench, "layer": "paraphrase", "items_hit": len(order), "items_total": idx.n_items,
+                       "coverage_pct": round(pct, 2), "threshold": self.params.semantic_threshold,
+                       "item_ids": [idx.item_ids[i] for i in order[: self.params.max_item_ids]]}
+            strongest = sorted(order, key=lambda i: (-items[i][0].similarity, i))[: self.params.max_excerpts]
+            ev: list[dict[str, Any]] = [summary]
+            for i in strongest:
+                h, seq = items[i]
+                text = idx.item_texts[i].get(h.field, "")
+                ev.append({"paraphrase": idx.item_ids[i], "seq": seq, "field": h.field, "score": h.similarity,
+                           "numbers": f"{h.numbers_shared}/{h.numbers_total}",
+                           "item_text": text[:ITEM_TEXT_MAX], "item_span": [0, min(len(text), ITEM_TEXT_MAX)],
+                           "source": source, "path": list(h.path), "offset": h.offset,
+                           "excerpt": h.excerpt, "span": [0, len(h.excerpt)]})
+            msg = (f"{bench}: {len(order)}/{idx.n_items} test items paraphrased ({pct:.1f}%) in {what} {source}; "
+                   f"best score {max(h.similarity for h, _ in items.values()):.2f}")
+            f = self.finding(CATEGORY, source, msg, ev, key=f"paraphrase\0{bench}\0{source}", ts=ts)
+            if f is not None:
+                out.append(f)
+        return out
 
     def _over_threshold(self, st: _Source) -> bool:
         idx = self.scanner.indexes[st.bench]
