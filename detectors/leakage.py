@@ -65,6 +65,9 @@ class LeakageParams(BaseModel):
     max_members: int = Field(default=10_000, ge=1, description="Archive members read per archive.")
     chunk_bytes: int = Field(default=4 << 20, ge=1 << 10, description="Scan chunk; items straddling chunks are still found.")
     names: bool = Field(default=True, description="Also flag Hub ids, PyPI packages and test-set paths by name.")
+    mirror_hosts: list[str] = Field(default_factory=lambda: ["hf-mirror.com", "*.hf-mirror.com", "modelscope.cn",
+                                                             "*.modelscope.cn"],
+                                    description="Hub mirror host globs: there a dataset's name under any owner counts.")
     max_item_ids: int = Field(default=50, ge=0, description="Item ids listed in a finding's evidence.")
     max_excerpts: int = Field(default=5, ge=0, le=100, description="Strongest items shown with the item text, the "
                               "matched excerpt, its decoding path and offset.")
@@ -462,7 +465,7 @@ class LeakageDetector(Detector):
         blocked = event.kind == "net.blocked"
         base = {"seq": event.seq, "kind": event.kind, "url": url, "blocked": blocked}
         for b in self.benchmarks:
-            ref = hub_dataset_ref(url, b.hub_ids)
+            ref = hub_dataset_ref(url, b.hub_ids, self.params.mirror_hosts)
             if ref is not None:
                 reason = hub_verdict(ref[1], b.allowed_splits)
                 if reason is not None:

@@ -231,6 +231,25 @@ HUB = "https://huggingface.co"
     ("https://files.pythonhosted.org/packages/aa/bb/gsm8k_data-1.0-py3-none-any.whl", True),
     ("https://files.pythonhosted.org/packages/aa/bb/numpy-2.0.tar.gz", False),
     ("https://example.org/mirror/gsm_test.jsonl", True),
+    # parquet conversion, dataset viewer, datasets server, mirrors
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/test/0000.parquet", True),
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/train/0000.parquet", False),
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/partial-test/0000.parquet", True),
+    (f"{HUB}/api/datasets/openai/gsm8k/tree/refs%2Fconvert%2Fparquet/main", False),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet", False),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet/main/test", True),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet/main/train/0.parquet", False),
+    (f"{HUB}/datasets/openai/gsm8k/viewer/main/test", True),
+    (f"{HUB}/datasets/openai/gsm8k/embed/viewer/main/test?row=10", True),
+    (f"{HUB}/datasets/openai/gsm8k/viewer/main/train", False),
+    ("https://datasets-server.huggingface.co/first-rows?dataset=openai/gsm8k&config=main&split=test", True),
+    ("https://datasets-server.huggingface.co/search?dataset=openai%2Fgsm8k&config=main&split=test&query=x", True),
+    ("https://datasets-server.huggingface.co/parquet?dataset=openai/gsm8k", False),
+    ("https://hf-mirror.com/datasets/openai/gsm8k/resolve/main/main/test-00000-of-00001.parquet", True),
+    ("https://hf-mirror.com/datasets/AI-ModelScope/gsm8k/resolve/main/main/test-00000-of-00001.parquet", True),
+    (f"{HUB}/datasets/AI-ModelScope/gsm8k/resolve/main/main/test-00000-of-00001.parquet", False),
+    ("https://www.modelscope.cn/api/v1/datasets/modelscope/gsm8k/repo?Revision=master&FilePath=main/test.jsonl", True),
+    ("https://www.modelscope.cn/api/v1/datasets/modelscope/gsm8k/repo?Revision=master&FilePath=main/train.jsonl", False),
 ])
 def test_requests_flagged_by_name(tmp_path, task, url, flagged):
     b = RunBuilder(tmp_path / "run", task)
