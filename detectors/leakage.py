@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ptaudit.core.events import Event, blob_refs
+from ptaudit.core.sniff import WEIGHT_KINDS
 
 from .base import SEVERITIES, Detector, DetectorContext, Finding, Severity, register
 from .leak_decode import Limits
@@ -46,6 +47,7 @@ from .testset import load_test_items
 FS_KINDS = frozenset({"fs.write", "fs.create", "fs.modify", "fs.final_scan"})
 CATEGORY = "test_set_leakage"
 ITEM_TEXT_MAX = 2000  # characters of a test item shown in the evidence
+EVENT_EXCERPTS = 100  # items whose excerpt an fs.content_scan event carries
 
 
 class LeakageParams(BaseModel):
@@ -116,15 +118,34 @@ UNSTORED = "only the stored prefix"
 PARA_NOTE = "paraphrase layer"
 
 
+def _body_gaps(data: dict[str, Any]) -> tuple[set[str], list[int]]:
+    """Proxy bodies (``body``, ``request_body`` of net events) stored only in part: the
+    blobs holding a prefix, and the sizes of bodies not stored at all. Bodies that sniff as
+    model weights are not text, so what was not stored of them is no gap."""
+    partial: set[str] = set()
+    unstored: list[int] = []
+    for b in (data.get("body"), data.get("request_body")):
+        if not isinstance(b, dict) or b.get("sniff") in WEIGHT_KINDS or b.get("aborted"):
+            continue
+        if b.get("blob") and b.get("truncated"):
+            partial.add(str(b["blob"]))
+        elif not b.get("blob") and int(b.get("size") or 0) > 0:
+            unstored.append(int(b["size"]))
+    return partial, unstored
+
+
 def result_to_event(result: ScanResult, indexes: dict[str, LeakIndex]) -> dict[str, Any]:
     """A scan result as event data (``fs.content_scan``: files too large to store as blobs
     are scanned by the file monitor from disk; replay reads the hits from the event)."""
     hits = {}
     for bench, items in sorted(result.hits.items()):
         ids = indexes[bench].item_ids
+        # excerpts for the strongest items only: the event stays small however many items hit
+        shown = set(sorted(items, key=lambda i: (-items[i].length, i))[:EVENT_EXCERPTS])
         hits[bench] = [{"item": i, "id": ids[i], "length": h.length, "words": h.words, "field": h.field,
-                        "where": h.where, "offset": h.offset, "path": list(h.path), "excerpt": h.excerpt,
-                        "span": list(h.span) if h.span else None, "doc_start": h.doc_start}
+                        "where": h.where, "offset": h.offset, "path": list(h.path),
+                        "excerpt": h.excerpt if i in shown else None,
+                        "span": list(h.span) if h.span and i in shown else None, "doc_start": h.doc_start}
                        for i, h in sorted(items.items())]
     return {"bytes_scanned": result.bytes_scanned, "notes": list(result.notes), "hits": hits}
 
@@ -209,7 +230,7 @@ class LeakageDetector(Detector):
         if kind in ("net.request", "net.blocked"):
             if self.params.names:
                 out += self._by_url(event, str(d.get("url") or ""))
-        elif kind == "net.response":
+        elif kind in ("net.response", "net.error"):
             url = str(d.get("url") or "")
             out += self._content(event, url, "response body of", url.split("?")[0])
         elif kind in FS_KINDS:
@@ -267,6 +288,10 @@ class LeakageDetector(Detector):
     def _content(self, event: Event, source: str, what: str, where: str) -> list[Finding]:
         blobs = self.ctx.blobs
         out: list[Finding] = []
+        partial, unstored = _body_gaps(event.data)
+        if unstored:
+            out += self._gap([f"{where}: {UNSTORED} (none: {n} bytes not stored) was scanned" for n in unstored],
+                             source, what, event.seq, event.ts)
         for sha in blob_refs(event.data):
             key = (sha, where)
             result = self._cache.get(key)
@@ -276,7 +301,7 @@ class LeakageDetector(Detector):
                 else:
                     with blobs.open(sha) as fh:
                         result = self.scanner.scan(fh, where)
-                    if event.data.get("truncated"):
+                    if sha in partial or event.data.get("truncated"):
                         result.notes.append(f"{where}: {UNSTORED} ({result.bytes_scanned} bytes) was scanned")
                 self._cache[key] = result
                 if len(self._cache) > 1024:
@@ -453,7 +478,7 @@ class LeakageDetector(Detector):
         return {"match": idx.item_ids[i], "seq": seq, "field": hit.field, "length": hit.length, "words": hit.words,
                 "item_text": item_text, "item_span": list(item_span),
                 "source": st.source, "path": list(hit.path) or [hit.where], "offset": hit.offset,
-                "excerpt": hit.excerpt, "span": list(hit.span) if hit.span else None}
+                "excerpt": hit.excerpt or "", "span": list(hit.span) if hit.span else [0, 0]}
 
     # -- by name -----------------------------------------------------------------
     def _mentions(self, text: str) -> bool:

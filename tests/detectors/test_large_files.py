@@ -5,6 +5,7 @@ parts that add up to the same result, and ``ptaudit scan`` sees the same."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -107,6 +108,17 @@ def test_parallel_parts_equal_one_piece(tmp_path: Path, test_rows, train_rows) -
         assert {k: (h.offset, h.path, h.length) for k, h in two.hits["gsm8k"].items()} == \
             {k: (h.offset, h.path, h.length) for k, h in one.hits["gsm8k"].items()}
         assert isinstance(spec.build(), LeakIndex)
+    # in a threaded process (a live run) the workers come from a fork server and build
+    # their own index from the items
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        [(_, _, three)] = list(scan_files(scanner, [spec], [(text, text.name)], workers=2, range_bytes=1 << 20))
+    finally:
+        stop.set()
+    [(_, _, one)] = list(scan_files(scanner, [spec], [(text, text.name)], workers=1))
+    assert {k: h.offset for k, h in three.hits["gsm8k"].items()} == {k: h.offset for k, h in one.hits["gsm8k"].items()}
 
 
 def test_cli_scan_of_a_large_file(tmp_path: Path, bench_dir: Path, test_rows) -> None:
@@ -118,3 +130,24 @@ def test_cli_scan_of_a_large_file(tmp_path: Path, bench_dir: Path, test_rows) ->
     assert p.returncode == 1, p.stderr
     [f] = json.loads(p.stdout)["findings"]
     assert f["evidence"][0]["items_hit"] == 5
+
+
+def test_body_stored_only_in_part_is_a_gap_unless_it_is_weights(tmp_path: Path, task, test_rows) -> None:
+    from conftest import RunBuilder
+
+    b = RunBuilder(tmp_path / "run", task)
+    prefix = _jsonl(test_rows[:2])
+    sha = b.blob(prefix)
+    b.event("net.response", url="https://example.org/big.jsonl", status=200, size=1 << 30, blobs=[sha],
+            body={"blob": sha, "size": 1 << 30, "truncated": True, "sniff": "jsonl", "complete": True})
+    w = b.blob(b"GGUF" + bytes(100))
+    b.event("net.response", url="https://example.org/model.gguf", status=200, size=1 << 31, blobs=[w],
+            body={"blob": w, "size": 1 << 31, "truncated": True, "sniff": "gguf", "complete": True})
+    b.event("net.response", url="https://example.org/unstored.jsonl", status=200, size=5000, blobs=[],
+            body={"blob": None, "size": 5000, "truncated": False, "sniff": "jsonl", "complete": True})
+    b.close()
+    found = replay(b.rd.path, make_policy(), task).findings
+    got = sorted((f.category, f.subject, f.severity) for f in found)
+    assert got == [("monitor_fault", "leakage-scan:https://example.org/big.jsonl", "medium"),
+                   ("monitor_fault", "leakage-scan:https://example.org/unstored.jsonl", "medium"),
+                   ("test_set_leakage", "https://example.org/big.jsonl", "high")]
