@@ -76,6 +76,7 @@ class Segment:
     value_ends: Any = None  # columnar: end offset of each value in the segment (numpy array)
     row_label: str = "row"  # what one value is called in the path ("row", or "value" for nested columns)
     row_base: int = 0  # rows before this segment's first value (earlier batches)
+    direct: bool = False  # the source's own bytes, undecoded (progress is counted on these)
 
 
 def _read_capped(fh: BinaryIO, where: str, budget: Budget, first: bytes = b"") -> Iterator[bytes]:
@@ -190,7 +191,7 @@ def segments(fh: BinaryIO, where: str, budget: Budget, depth: int = 0,
         yield Segment(f"{where}:literals", iter([python_literals(src)]), offsets=False, path=path + ("string literals",))
     else:
         escaped = looks_json(head) or where.lower().endswith((".json", ".jsonl", ".ipynb"))
-        yield Segment(where, _read_capped(fh, where, budget, head), escaped=escaped, path=path)
+        yield Segment(where, _read_capped(fh, where, budget, head), escaped=escaped, path=path, direct=depth == 0)
 
 
 class _Prefixed(io.RawIOBase):

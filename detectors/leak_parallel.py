@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,20 +166,41 @@ class _Range(io.RawIOBase):
 
 # -- workers ------------------------------------------------------------------------------
 _WORKER: Scanner | None = None
+_TICKS: Any = None  # a queue of (job number, bytes) for the parent's progress
 
 
-def _init(specs: tuple[IndexSpec, ...], limits: Limits, engine: str) -> None:
-    global _WORKER
+def _init(specs: tuple[IndexSpec, ...], limits: Limits, engine: str, ticks: Any = None) -> None:
+    global _WORKER, _TICKS
     _WORKER = Scanner({s.bench: s.build() for s in specs}, limits, engine)
+    _TICKS = ticks
 
 
-def _run(job: Job) -> tuple[ScanResult, int]:
+def _run(k: int, job: Job) -> tuple[ScanResult, int, int]:
     assert _WORKER is not None
-    return scan_job(_WORKER, job)
+    ticks = _TICKS
+    return scan_job(_WORKER, job, (lambda n: ticks.put((k, n))) if ticks is not None else None)
 
 
-def scan_job(scanner: Scanner, job: Job) -> tuple[ScanResult, int]:
-    """Scan one job; returns its result and the newlines before its range end (ranges)."""
+def scan_job(scanner: Scanner, job: Job, progress: Callable[[int], None] | None = None) -> tuple[ScanResult, int, int]:
+    """Scan one job; returns its result, the newlines before its range end (ranges) and
+    the bytes already reported to ``progress``."""
+    done = [0]
+
+    def tick(n: int) -> None:
+        n = min(n, job.size - done[0])
+        if n > 0 and progress is not None:
+            done[0] += n
+            progress(n)
+
+    scanner.on_bytes = tick if progress is not None else None
+    try:
+        result, newlines = _scan_job(scanner, job)
+    finally:
+        scanner.on_bytes = None
+    return result, newlines, done[0]
+
+
+def _scan_job(scanner: Scanner, job: Job) -> tuple[ScanResult, int]:
     with open(job.path, "rb") as fh:
         if job.stop is not None:
             extra = max(1 << 20, 8 * scanner.overlap)
@@ -214,47 +235,66 @@ def scan_files(scanner: Scanner, specs: Sequence[IndexSpec], files: Sequence[tup
     for j in jobs:
         by_file.setdefault(j.path, []).append(j)
     if workers <= 1 or len(jobs) <= 1:
-        results: Iterator[tuple[ScanResult, int]] = (scan_job(scanner, j) for j in jobs)
+        results: Iterator[tuple[ScanResult, int, int]] = (scan_job(scanner, j, progress) for j in jobs)
         yield from _assemble(files, by_file, jobs, results, progress)
         return
     ctx = mp.get_context("fork" if threading.active_count() == 1 else "forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                             initializer=_init, initargs=(tuple(specs), scanner.limits, scanner.engine)) as pool:
+    ticks = ctx.SimpleQueue() if progress is not None else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init,
+                             initargs=(tuple(specs), scanner.limits, scanner.engine, ticks)) as pool:
         # Submit a bounded window ahead so memory stays flat however many files there are.
-        futures: list[Future[tuple[ScanResult, int]]] = []
-        it = iter(jobs)
+        futures: list[tuple[int, Future[tuple[ScanResult, int, int]]]] = []
+        it = iter(enumerate(jobs))
+        seen: dict[int, int] = {}  # job number -> bytes reported while it ran
 
         def fill() -> None:
             while len(futures) < 4 * workers:
-                j = next(it, None)
-                if j is None:
+                nxt = next(it, None)
+                if nxt is None:
                     return
-                futures.append(pool.submit(_run, j))
+                futures.append((nxt[0], pool.submit(_run, *nxt)))
 
-        def results_in_order() -> Iterator[tuple[ScanResult, int]]:
+        def drain() -> None:
+            while ticks is not None and not ticks.empty():
+                k, n = ticks.get()
+                if k in seen:  # a tick that arrives after its job was accounted for is dropped
+                    seen[k] += n
+                    assert progress is not None
+                    progress(n)
+
+        def results_in_order() -> Iterator[tuple[ScanResult, int, int]]:
             fill()
+            for k, _ in futures:
+                seen.setdefault(k, 0)
             while futures:
-                f = futures.pop(0)
+                k, f = futures.pop(0)
+                while not f.done():
+                    drain()
+                    wait([f], timeout=0.1)
+                drain()
+                res, newlines, _ = f.result()
+                yield res, newlines, seen.pop(k, 0)
                 fill()
-                yield f.result()
+                for j, _ in futures:
+                    seen.setdefault(j, 0)
 
         yield from _assemble(files, by_file, jobs, results_in_order(), progress)
 
 
 def _assemble(files: Sequence[tuple[Path, str]], by_file: dict[str, list[Job]], jobs: list[Job],
-              results: Iterator[tuple[ScanResult, int]], progress: Callable[[int], None] | None
+              results: Iterator[tuple[ScanResult, int, int]], progress: Callable[[int], None] | None
               ) -> Iterator[tuple[Path, str, ScanResult]]:
     for path, label in files:
         merged: ScanResult | None = None
         lines = 0
         for job in by_file.get(str(path), []):
-            res, newlines = next(results)
+            res, newlines, reported = next(results)
             _shift_lines(res, lines)
             lines += newlines
             if merged is None:
                 merged = res
             else:
                 merged.merge(res)
-            if progress is not None:
-                progress(job.size)
+            if progress is not None and job.size > reported:
+                progress(job.size - reported)
         yield path, label, merged if merged is not None else ScanResult()

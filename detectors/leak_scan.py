@@ -17,7 +17,7 @@ import io
 import os
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import BinaryIO
@@ -176,6 +176,7 @@ class Scanner:
         self.indexes = dict(indexes)
         self.limits = limits or Limits()
         self.engine = engine
+        self.on_bytes: Callable[[int], None] | None = None  # progress: raw bytes of the source done
         self.overlap = max([2048] + [min(idx.max_doc, 1 << 16) for idx in self.indexes.values()])
 
     def scan(self, fh: BinaryIO, where: str, size: int | None = None, base: int = 0,
@@ -233,6 +234,8 @@ class Scanner:
                                         depth + 1)
             lines += raw.count(b"\n")
             base += len(raw)
+            if seg.direct and self.on_bytes is not None:
+                self.on_bytes(len(raw))
 
     def _record(self, result: ScanResult, bench: str, hit: Hit, seg: Segment, base: int, lines: int, ch: _Chunk,
                 tail_len: int) -> None:

@@ -151,3 +151,21 @@ def test_body_stored_only_in_part_is_a_gap_unless_it_is_weights(tmp_path: Path, 
     assert got == [("monitor_fault", "leakage-scan:https://example.org/big.jsonl", "medium"),
                    ("monitor_fault", "leakage-scan:https://example.org/unstored.jsonl", "medium"),
                    ("test_set_leakage", "https://example.org/big.jsonl", "high")]
+
+
+def test_scan_progress_adds_up_to_the_bytes_on_disk(tmp_path: Path, task, test_rows) -> None:
+    """The progress callback (``ptaudit scan``'s bar) sees every byte once, chunk by chunk."""
+    import gzip
+
+    from detectors.engine import scan_path
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.jsonl").write_bytes(_padded(test_rows[:2], 9))
+    (d / "b.jsonl.gz").write_bytes(gzip.compress(_padded(test_rows[2:4], 1)))
+    (d / "c.txt").write_bytes(b"hello\n" * 10)
+    ticks: list[int] = []
+    found = scan_path(d, task, make_policy(chunk_bytes=1 << 20), progress=ticks.append)
+    assert sum(ticks) == sum(p.stat().st_size for p in d.iterdir())
+    assert len(ticks) > 5  # chunk by chunk, not file by file
+    assert sorted(f.subject for f in found) == ["a.jsonl", "b.jsonl.gz"]
