@@ -76,6 +76,34 @@ class ScanResult:
         self.bytes_scanned += other.bytes_scanned
 
 
+# Binary data (weights, arrays, compressed payloads the decoders do not know): a block whose
+# first 4 KiB have more than 1/8 of bytes >= 0x80 and that is not valid UTF-8 has its bytes >= 0x80 and its
+# control characters replaced by spaces before normalising. Normalisation deletes them
+# anyway (as U+FFFD or punctuation), so ASCII text inside binary data reads the same and
+# offsets stay exact, but the Unicode path (~1 MB/s on random bytes) is never taken for it.
+_HIGH_TO_FF = bytes(range(128)) + b"\xff" * 128
+_BINARY = bytes(c if 32 <= c < 127 or c in (9, 10, 13) else 32 for c in range(256))
+
+
+def _is_binary(b: bytes) -> bool:
+    if b.isascii():
+        return False
+    head = b[:4096]  # a sample decides whether the (costly) UTF-8 check is worth it
+    if head.translate(_HIGH_TO_FF).count(b"\xff") * 8 <= len(head):
+        return False
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _norm(b: bytes, escaped: bool, binary: bool) -> bytes:
+    if binary:
+        b = b.translate(_BINARY)
+    return normalize_bytes(unescape(b) if escaped else b)
+
+
 class _OffsetMap:
     """Maps an offset in a block's normalised text back to a byte offset in the block.
 
@@ -84,13 +112,13 @@ class _OffsetMap:
     command), so their normalised lengths add up exactly and an offset does not depend
     on where the block began."""
 
-    def __init__(self, raw: bytes, escaped: bool):
-        self.raw, self.escaped = raw, escaped
+    def __init__(self, raw: bytes, escaped: bool, binary: bool = False):
+        self.raw, self.escaped, self.binary = raw, escaped, binary
         self._cum = [0]  # normalised length of raw[:starts[i]]
         self._starts = [0]
 
     def _norm(self, b: bytes) -> bytes:
-        return normalize_bytes(unescape(b) if self.escaped else b)
+        return _norm(b, self.escaped, self.binary)
 
     def _next_cut(self, i: int) -> int:
         raw = self.raw
@@ -140,7 +168,8 @@ class _Chunk:
                 starts.append(i)
         self.starts = starts
         ends = starts[1:] + [len(raw)]
-        pieces = [normalize_bytes(unescape(raw[s:e]) if escaped else raw[s:e]) for s, e in zip(starts, ends, strict=True)]
+        self.binary = [_is_binary(raw[s:e]) for s, e in zip(starts, ends, strict=True)]
+        pieces = [_norm(raw[s:e], escaped, b) for s, e, b in zip(starts, ends, self.binary, strict=True)]
         self.text = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.cum = list(accumulate((len(p) for p in pieces), initial=0))
         self._maps: dict[int, _OffsetMap] = {}
@@ -153,7 +182,7 @@ class _Chunk:
         if om is None:
             s = self.starts[k]
             e = self.starts[k + 1] if k + 1 < len(self.starts) else len(self.raw)
-            om = self._maps[k] = _OffsetMap(self.raw[s:e], self.escaped)
+            om = self._maps[k] = _OffsetMap(self.raw[s:e], self.escaped, self.binary[k])
         return self.starts[k] + om.byte_offset(pos - self.cum[k])
 
     def line_of(self, off: int) -> int:
@@ -286,6 +315,8 @@ def _place(seg: Segment, ch: _Chunk, base: int, lines: int, b0: int) -> tuple[st
 
 
 def _show(b: bytes, escaped: bool) -> str:
+    if _is_binary(b):
+        b = b.translate(_BINARY)
     if escaped:
         b = unescape(b).replace(b'\\"', b'"').replace(b"\\/", b"/")
     return b.decode("utf-8", "replace")

@@ -11,8 +11,9 @@ file plus ``fs.missed`` for every difference the live watch never reported.
 
 Content scan: files too large to store as blobs (over ``store_max``) are never skipped by
 the content detectors: the ``content_scan`` hook (the leakage scanner, wired by the
-application) streams them from disk when they are closed (a background thread, newest
-version of a file first) and again at the final scan if they changed, and each result is
+application) streams them from disk when they are closed (a background thread; a file
+changed again while queued is scanned once, as it is then) and again at the final scan if
+they changed, and each result is
 an ``fs.content_scan`` event {path, sha256, rule, bytes_scanned, notes, hits}. A scan that
 fails is an ``fs.content_scan`` with an ``error`` note, so it is never a silent pass.
 
@@ -523,6 +524,12 @@ class FsWatch(Monitor):
         self._scanning = rel
         try:
             results = self.content_scan(path, rel)
+        except FileNotFoundError:
+            with self._lock:
+                moved = sha is not None and any(s.sha256 == sha for k, s in self._files.items() if k != rel)
+            if moved:  # renamed: the new path has (or gets) its own scan
+                return
+            results = [{"path": rel, "notes": [f"{rel}: deleted before its content scan; not scanned"], "hits": {}}]
         except Exception as exc:  # noqa: BLE001 - recorded: an unscanned file must not pass silently
             results = [{"path": rel, "notes": [f"{rel}: content scan failed: {exc!r}"], "hits": {}}]
         finally:

@@ -169,3 +169,19 @@ def test_scan_progress_adds_up_to_the_bytes_on_disk(tmp_path: Path, task, test_r
     assert sum(ticks) == sum(p.stat().st_size for p in d.iterdir())
     assert len(ticks) > 5  # chunk by chunk, not file by file
     assert sorted(f.subject for f in found) == ["a.jsonl", "b.jsonl.gz"]
+
+
+def test_item_inside_binary_data_is_found_at_its_offset(tmp_path: Path, task, test_rows) -> None:
+    """Binary blocks (here float32 noise) skip the Unicode path; ASCII text inside them is
+    still read, with exact offsets."""
+    import numpy as np
+    from conftest import RunBuilder
+
+    noise = np.random.default_rng(1).standard_normal(1 << 19, dtype=np.float32).tobytes()
+    item = test_rows[7]["question"].encode()
+    data = noise + b"\n" + item + b"\n" + noise
+    b = RunBuilder(tmp_path / "run", task)
+    b.write_file("ckpt/extra.bin", data)
+    b.close()
+    (f,) = replay(b.rd.path, make_policy(), task).findings
+    assert f.evidence[1]["offset"] == len(noise) + 1 and f.evidence[0]["item_ids"] == [test_rows[7]["id"]]
