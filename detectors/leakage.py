@@ -31,7 +31,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptaudit.core.events import Event, blob_refs
+from ptaudit.core.events import (
+    Body,
+    Event,
+    FileState,
+    FsContentScan,
+    NetBlocked,
+    NetError,
+    NetRequest,
+    NetResponse,
+    ProcExec,
+    ProcOpen,
+)
 from ptaudit.core.sniff import WEIGHT_KINDS
 
 from .base import SEVERITIES, Detector, DetectorContext, Finding, Severity, register
@@ -44,7 +55,6 @@ from .leak_parallel import IndexSpec, scan_files
 from .leak_scan import ItemHit, Scanner, ScanResult
 from .testset import load_test_items
 
-FS_KINDS = frozenset({"fs.write", "fs.create", "fs.modify", "fs.final_scan"})
 CATEGORY = "test_set_leakage"
 ITEM_TEXT_MAX = 2000  # characters of a test item shown in the evidence
 EVENT_EXCERPTS = 100  # items whose excerpt an fs.content_scan event carries
@@ -118,19 +128,19 @@ UNSTORED = "only the stored prefix"
 PARA_NOTE = "paraphrase layer"
 
 
-def _body_gaps(data: dict[str, Any]) -> tuple[set[str], list[int]]:
-    """Proxy bodies (``body``, ``request_body`` of net events) stored only in part: the
-    blobs holding a prefix, and the sizes of bodies not stored at all. Bodies that sniff as
-    model weights are not text, so what was not stored of them is no gap."""
+def _body_gaps(*bodies: Body | None) -> tuple[set[str], list[int]]:
+    """Proxy bodies stored only in part: the blobs holding a prefix, and the sizes of
+    bodies not stored at all. Bodies that sniff as model weights are not text, so what was
+    not stored of them is no gap."""
     partial: set[str] = set()
     unstored: list[int] = []
-    for b in (data.get("body"), data.get("request_body")):
-        if not isinstance(b, dict) or b.get("sniff") in WEIGHT_KINDS or b.get("aborted"):
+    for b in bodies:
+        if b is None or b.sniff in WEIGHT_KINDS or b.aborted:
             continue
-        if b.get("blob") and b.get("truncated"):
-            partial.add(str(b["blob"]))
-        elif not b.get("blob") and int(b.get("size") or 0) > 0:
-            unstored.append(int(b["size"]))
+        if b.blob and b.truncated:
+            partial.add(b.blob)
+        elif not b.blob and (b.size or 0) > 0:
+            unstored.append(b.size or 0)
     return partial, unstored
 
 
@@ -150,22 +160,20 @@ def result_to_event(result: ScanResult, indexes: dict[str, LeakIndex]) -> dict[s
     return {"bytes_scanned": result.bytes_scanned, "notes": list(result.notes), "hits": hits}
 
 
-def result_from_event(data: dict[str, Any], indexes: dict[str, LeakIndex]) -> ScanResult:
-    res = ScanResult(notes=[str(n) for n in data.get("notes") or []], bytes_scanned=int(data.get("bytes_scanned") or 0))
-    for bench, rows in (data.get("hits") or {}).items():
+def result_from_event(p: FsContentScan, indexes: dict[str, LeakIndex]) -> ScanResult:
+    res = ScanResult(notes=list(p.notes), bytes_scanned=p.bytes_scanned)
+    for bench, rows in p.hits.items():
         idx = indexes.get(bench)
-        if idx is None or not isinstance(rows, list):
+        if idx is None:
             continue
         pos = {iid: i for i, iid in enumerate(idx.item_ids)}
         out = res.hits.setdefault(bench, {})
         for r in rows:
-            i = pos.get(str(r.get("id")))
+            i = pos.get(r.id)
             if i is None:  # an item the current test set does not have
                 continue
-            span = r.get("span")
-            out[i] = ItemHit(int(r["length"]), int(r["words"]), str(r["field"]), str(r["where"]), r.get("offset"),
-                             tuple(r.get("path") or ()), r.get("excerpt"), tuple(span) if span else None,
-                             int(r.get("doc_start") or 0))
+            out[i] = ItemHit(r.length, r.words, r.field, r.where, r.offset, tuple(r.path), r.excerpt,
+                             (r.span[0], r.span[1]) if r.span and len(r.span) == 2 else None, r.doc_start)
     return res
 
 
@@ -225,29 +233,28 @@ class LeakageDetector(Detector):
     def on_event(self, event: Event) -> Iterable[Finding]:
         if not self.benchmarks:
             return []
-        d, kind = event.data, event.kind
+        p = event.payload
         out: list[Finding] = []
-        if kind in ("net.request", "net.blocked"):
+        if isinstance(p, NetRequest | NetBlocked):
             if self.params.names:
-                out += self._by_url(event, str(d.get("url") or ""))
-        elif kind in ("net.response", "net.error"):
-            url = str(d.get("url") or "")
-            out += self._content(event, url, "response body of", url.split("?")[0])
-        elif kind in FS_KINDS:
-            path = str(d.get("path") or "")
-            out += self._content(event, path, "workspace file", path)
-        elif kind == "fs.content_scan":
-            path = str(d.get("path") or "")
-            result = result_from_event(d, self.scanner.indexes)
+                out += self._by_url(event, p.url or "")
+        elif isinstance(p, NetResponse | NetError):
+            url = p.url or ""
+            partial, unstored = _body_gaps(p.body, p.request_body)
+            out += self._content(event, p.blobs, partial, unstored, url, "response body of", url.split("?")[0])
+        elif isinstance(p, FileState):
+            out += self._content(event, p.blobs, set(p.blobs) if p.blob_truncated else set(), [], p.path,
+                                 "workspace file", p.path)
+        elif isinstance(p, FsContentScan):
+            result = result_from_event(p, self.scanner.indexes)
             if self.params.semantic:
-                result.notes.append(f"{path}: not stored; the paraphrase layer did not read it")
-            out += self._accumulate(result, path, "workspace file", event.seq, event.ts)
-        elif kind == "proc.open" and self.params.names:
-            out += self._by_path(event, str(d.get("path") or ""), "opened")
-        elif kind == "proc.exec" and self.params.names:
-            argv = d.get("argv") if isinstance(d.get("argv"), list) else []
-            if any(self._mentions(str(a)) for a in argv):
-                out += self._by_path(event, " ".join(str(a) for a in argv)[:500], "command names")
+                result.notes.append(f"{p.path}: not stored; the paraphrase layer did not read it")
+            out += self._accumulate(result, p.path, "workspace file", event.seq, event.ts)
+        elif isinstance(p, ProcOpen) and self.params.names:
+            out += self._by_path(event, p.path, "opened", p.pid)
+        elif isinstance(p, ProcExec) and self.params.names:
+            if any(self._mentions(a) for a in p.argv):
+                out += self._by_path(event, " ".join(p.argv)[:500], "command names", p.pid)
         return out
 
     def finish(self) -> Iterable[Finding]:
@@ -285,14 +292,16 @@ class LeakageDetector(Detector):
         return {"path": rel, "rule": self.rule.id, **result_to_event(result, scanner.indexes)}
 
     # -- content -----------------------------------------------------------------
-    def _content(self, event: Event, source: str, what: str, where: str) -> list[Finding]:
+    def _content(self, event: Event, refs: list[str], partial: set[str], unstored: list[int], source: str,
+                 what: str, where: str) -> list[Finding]:
+        """Scan the blobs of one event (``partial``: blobs holding only a prefix of what
+        passed; ``unstored``: sizes of bodies not stored at all)."""
         blobs = self.ctx.blobs
         out: list[Finding] = []
-        partial, unstored = _body_gaps(event.data)
         if unstored:
             out += self._gap([f"{where}: {UNSTORED} (none: {n} bytes not stored) was scanned" for n in unstored],
                              source, what, event.seq, event.ts)
-        for sha in blob_refs(event.data):
+        for sha in refs:
             key = (sha, where)
             result = self._cache.get(key)
             if result is None:
@@ -301,7 +310,7 @@ class LeakageDetector(Detector):
                 else:
                     with blobs.open(sha) as fh:
                         result = self.scanner.scan(fh, where)
-                    if sha in partial or event.data.get("truncated"):
+                    if sha in partial:
                         result.notes.append(f"{where}: {UNSTORED} ({result.bytes_scanned} bytes) was scanned")
                 self._cache[key] = result
                 if len(self._cache) > 1024:
@@ -515,12 +524,12 @@ class LeakageDetector(Detector):
                                            {**base, "benchmark": b.name, "test_set": str(b.test_set)}, event.ts)
         return out
 
-    def _by_path(self, event: Event, text: str, verb: str) -> list[Finding]:
+    def _by_path(self, event: Event, text: str, verb: str, pid: int | None) -> list[Finding]:
         out: list[Finding] = []
         for b in self.benchmarks:
             if mentions_path(text, str(b.test_set)):
                 ev = {"seq": event.seq, "kind": event.kind, "text": text, "benchmark": b.name,
-                      "test_set": str(b.test_set), "pid": event.data.get("pid")}
+                      "test_set": str(b.test_set), "pid": pid}
                 out += self._named_finding(f"read\0{b.name}\0{text}", text,
                                            f"{b.name}: {verb} the test set ({b.test_set.name}): {text}", ev, event.ts)
         return out

@@ -41,7 +41,7 @@ def test_file_over_the_blob_cap_is_streamed_from_disk_and_found(tmp_path: Path, 
     pol = make_policy()
     m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2, store_max=16 << 20), blobs=s.rundir.blobs,
                 content_scan=workspace_scanner(pol, task))
-    m.start(s.emit)
+    m.start(s.record)
     data = _padded(test_rows, 18.9)
     assert len(data) > 16 << 20
     (ws / "big.jsonl").write_bytes(data)
@@ -75,7 +75,7 @@ def test_unchanged_final_scan_of_a_file_written_before_the_watch(tmp_path: Path,
     pol = make_policy()
     m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2, store_max=1 << 16), blobs=s.rundir.blobs,
                 content_scan=workspace_scanner(pol, task))
-    m.start(s.emit)
+    m.start(s.record)
     m.stop()  # the watch is blind from here on
     (ws / "late.txt").write_bytes(_padded(test_rows[:3], 0.5))
     m.final_scan()

@@ -14,6 +14,7 @@ from rich.markup import escape
 from ptaudit.core.findings import SEVERITIES
 
 from .model import Report
+from .provenance import chain_lines
 
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 _EVIDENCE_SHOWN = 5
@@ -101,6 +102,11 @@ def render_text(report: Report, console: Console) -> None:
         p(f"  subject: {escape(_short(f['subject'], 200))}")
         plain = [x for x in f["evidence"] if not is_match(x)]
         for item in plain[:_EVIDENCE_SHOWN]:
+            if isinstance(item.get("chain"), list):  # a provenance chain: one hop per line
+                p("    · chain:")
+                for line in chain_lines(item["chain"]):
+                    p(f"        {escape(_short(line, 300))}")
+                continue
             seq = item.get("seq")
             line = evidence_line(item, events.get(str(seq)) if isinstance(seq, int) else None)
             p(f"    · {escape(_short(line, 300))}")
