@@ -52,6 +52,7 @@ class Budget:
     raw_size: int = 0
     used: int = 0
     row_groups: list[int] | None = None  # Parquet: scan only these row groups (a worker's share)
+    escaped: bool | None = None  # a range of a file: JSON escapes as the whole file's head says
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -191,6 +192,8 @@ def segments(fh: BinaryIO, where: str, budget: Budget, depth: int = 0,
         yield Segment(f"{where}:literals", iter([python_literals(src)]), offsets=False, path=path + ("string literals",))
     else:
         escaped = looks_json(head) or where.lower().endswith((".json", ".jsonl", ".ipynb"))
+        if depth == 0 and budget.escaped is not None:
+            escaped = budget.escaped
         yield Segment(where, _read_capped(fh, where, budget, head), escaped=escaped, path=path, direct=depth == 0)
 
 

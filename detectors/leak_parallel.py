@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .leak_decode import HEAD, Limits
+from .leak_decode import HEAD, Limits, looks_json
 from .leak_index import LeakIndex, cached_index
 from .leak_scan import Scanner, ScanResult
 from .testset import TestItem
@@ -59,6 +59,7 @@ class Job:
     stop: int | None = None  # plain-text range [start, stop), read ``overlap`` bytes further
     row_groups: tuple[int, ...] | None = None
     size: int = 0  # bytes this job accounts for (progress)
+    escaped: bool | None = None  # ranges: JSON escapes, as the file's head says
 
 
 def plan(files: Sequence[tuple[Path, str]], workers: int, range_bytes: int = RANGE_BYTES) -> list[Job]:
@@ -77,8 +78,9 @@ def plan(files: Sequence[tuple[Path, str]], workers: int, range_bytes: int = RAN
         if plain and workers > 1 and size > 2 * range_bytes:
             bounds = _line_starts(Path(path), range(range_bytes, size, range_bytes))
             starts = [0] + [b for b in bounds if 0 < b < size]
+            esc = looks_json(head) or label.lower().endswith((".json", ".jsonl", ".ipynb"))
             for s, e in zip(starts, starts[1:] + [size], strict=True):
-                jobs.append(Job(str(path), label, s, e, size=e - s))
+                jobs.append(Job(str(path), label, s, e, size=e - s, escaped=esc))
         elif head.startswith(b"PAR1") and workers > 1 and size > 2 * range_bytes:
             groups = _parquet_groups(Path(path))
             if groups is None or len(groups) < 2:
@@ -206,7 +208,7 @@ def _scan_job(scanner: Scanner, job: Job) -> tuple[ScanResult, int]:
             extra = max(1 << 20, 8 * scanner.overlap)
             rng = _Range(fh, job.start, job.stop, extra)  # type: ignore[arg-type]
             result = scanner.scan(rng, job.label, size=job.stop - job.start,  # type: ignore[arg-type]
-                                  base=job.start)
+                                  base=job.start, escaped=job.escaped)
             return result, rng.newlines
         return scanner.scan(fh, job.label, row_groups=list(job.row_groups) if job.row_groups else None), 0
 

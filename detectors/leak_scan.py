@@ -209,14 +209,15 @@ class Scanner:
         self.overlap = max([2048] + [min(idx.max_doc, 1 << 16) for idx in self.indexes.values()])
 
     def scan(self, fh: BinaryIO, where: str, size: int | None = None, base: int = 0,
-             row_groups: list[int] | None = None) -> ScanResult:
+             row_groups: list[int] | None = None, escaped: bool | None = None) -> ScanResult:
         """Scan everything decodable in ``fh``; ``where`` labels it in the evidence;
         ``size`` (raw bytes of the source, found from ``fh`` when not given) sets the
         expansion cap. ``base``: offset of ``fh``'s first byte in the file (a range);
-        ``row_groups``: only these Parquet row groups."""
+        ``row_groups``: only these Parquet row groups; ``escaped``: whether text has JSON
+        escapes, when ``fh`` is a range (the file's head decides, not the range's)."""
         if size is None:
             size = _size_of(fh)
-        budget = Budget(self.limits, raw_size=size or 0, row_groups=row_groups)
+        budget = Budget(self.limits, raw_size=size or 0, row_groups=row_groups, escaped=escaped)
         result = ScanResult()
         for seg in segments(fh, where, budget):
             self._scan_segment(seg, budget, result, 0, base)
