@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import make_policy
+from conftest import RunBuilder, make_policy
 from gsm_synth import benign_math
 
 from detectors.engine import replay
@@ -133,8 +133,6 @@ def test_cli_scan_of_a_large_file(tmp_path: Path, bench_dir: Path, test_rows) ->
 
 
 def test_body_stored_only_in_part_is_a_gap_unless_it_is_weights(tmp_path: Path, task, test_rows) -> None:
-    from conftest import RunBuilder
-
     b = RunBuilder(tmp_path / "run", task)
     prefix = _jsonl(test_rows[:2])
     sha = b.blob(prefix)
@@ -175,8 +173,6 @@ def test_item_inside_binary_data_is_found_at_its_offset(tmp_path: Path, task, te
     """Binary blocks (here float32 noise) skip the Unicode path; ASCII text inside them is
     still read, with exact offsets."""
     import numpy as np
-    from conftest import RunBuilder
-
     noise = np.random.default_rng(1).standard_normal(1 << 19, dtype=np.float32).tobytes()
     item = test_rows[7]["question"].encode()
     data = noise + b"\n" + item + b"\n" + noise
