@@ -22,8 +22,9 @@ test: setup
 demo: setup
 	ptaudit demo
 
+# Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
 
 lint: setup
 	$(PYTHON) -m ruff check ptaudit policies detectors monitors sandbox grading tests bench
