@@ -5,7 +5,7 @@ and its precision/recall/F1 (with the threshold curve) on the labelled fixture; 
 profile of the current scanner on JSONL.
 
     python bench/bench_leakage.py                  # ~200 MB JSONL, ~1 GB workspace
-    PTA_BENCH_MB=20 python bench/bench_leakage.py  # quick
+    python bench/bench_leakage.py --quick          # 20 MB (or PTA_BENCH_MB=20)
 
 Data: a 1,300-item synthetic GSM8K-like test set; the scanned corpus is same-generator
 math word problems (same templates, names and vocabulary: the hard case for a prefilter),
@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "detectors"), str(ROOT / "bench")]
 
+import _results  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from gsm_synth import make_split  # noqa: E402
@@ -44,7 +45,7 @@ from detectors.leak_parallel import IndexSpec, scan_files  # noqa: E402
 from detectors.leak_scan import Scanner  # noqa: E402
 from detectors.testset import TestItem  # noqa: E402
 
-MB = int(os.environ.get("PTA_BENCH_MB", "200"))
+MB = int(os.environ.get("PTA_BENCH_MB", "20" if "--quick" in sys.argv else "200"))
 NAIVE_MB = max(4, MB // 5)  # the naive scanner is slow: timed on a prefix
 WORKERS = os.cpu_count() or 1
 
@@ -138,6 +139,21 @@ class Table:
             tx = f"{text / s:9.1f}" if text else " " * 9
             print(f"{corpus:16} {name:34} {mb:8.1f} {s:7.2f} {rate:7.1f} {xn:7.1f} {xg:6.2f} {tx}  {res}")
 
+    def record(self) -> None:
+        """The side-by-side ratios for ``make bench`` (bench/_results.py)."""
+        rate = {(c, n.split(",")[0] if n.startswith("previous") else n): mb / s for c, n, mb, s, _, _ in self.rows}
+        for (corpus, name), r in rate.items():
+            if not name.startswith("current"):
+                continue
+            v1 = rate.get((corpus, "previous scanner (v1)"))
+            if v1:
+                _results.record("leakage", f"{corpus}: {name} vs previous scanner", r, "MB/s", v1,
+                                "previous scanner (v1), 1 process")
+            grep = self.grep.get(corpus)
+            if grep and corpus in ("JSONL", "workspace"):
+                _results.record("leakage", f"{corpus}: {name} vs grep -F", r, "MB/s", grep, "grep -F -f",
+                                goal=0.3 if corpus == "JSONL" and name.endswith("processes") else None)
+
 
 def scan_with(scanner: Scanner, spec: IndexSpec, files: list[tuple[Path, str]], workers: int) -> int:
     items = 0
@@ -213,8 +229,10 @@ def main() -> None:
             table.add("workspace", name, wsize, t, f"{n} item-files")
         para = paraphrase_bench(tmp, test)
         table.print()
+        table.record()
         print(para)
         profile(new, jl)
+        _results.flush()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -261,6 +279,8 @@ def paraphrase_bench(tmp: Path, test: list[dict[str, str]]) -> str:
     sc = ParaphraseScanner({"gsm8k": idx}, shipped)  # type: ignore[dict-item]
     t, res = timed(lambda: sc.scan(io.BytesIO(data), "para.jsonl"))
     found = len(res.hits.get("gsm8k", {}))  # type: ignore[attr-defined]
+    _results.record("leakage", "paraphrase layer units/s", res.units / t, "units/s",  # type: ignore[attr-defined]
+                    note=f"{res.candidates} candidates, {found}/30 found")  # type: ignore[attr-defined]
     out = [f"\nparaphrase layer: model load {t_load:.1f} s, index {t_idx:.2f} s; {len(data) / 1e6:.1f} MB, "
            f"{res.units} units, {res.candidates} candidates in {t:.2f} s = {res.units / t:,.0f} units/s, "  # type: ignore[attr-defined]
            f"{len(data) / t / 1e6:.2f} MB/s; found {found}/30 paraphrased items"]
@@ -286,6 +306,9 @@ def paraphrase_bench(tmp: Path, test: list[dict[str, str]]) -> str:
                 pred[int(u.where[1:])].add(fx_idx.item_ids[fx_idx.docs[d].item])
         r = prf(cases, pred)
         mark = "  <- shipped" if abs(th - shipped) < 1e-9 else ""
+        if mark:
+            _results.record("leakage", f"paraphrase fixture F1 at {shipped} ({r['fp']} false positives)", r["f1"],
+                            "F1", 1.0, "perfect", goal=0.95)
         out.append(f"{th:9.2f} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:6.3f} {r['fp']:4d} {r['fn']:4d}{mark}")
     return "\n".join(out)
 
