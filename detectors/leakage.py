@@ -243,8 +243,9 @@ class LeakageDetector(Detector):
             partial, unstored = _body_gaps(p.body, p.request_body)
             out += self._content(event, p.blobs, partial, unstored, url, "response body of", url.split("?")[0])
         elif isinstance(p, FileState):
-            out += self._content(event, p.blobs, set(p.blobs) if p.blob_truncated else set(), [], p.path,
-                                 "workspace file", p.path)
+            # A prefix stored because the file grew while it was read: the file monitor
+            # streams the whole file from disk (fs.content_scan), so the prefix is no gap.
+            out += self._content(event, p.blobs, set(), [], p.path, "workspace file", p.path)
         elif isinstance(p, FsContentScan):
             result = result_from_event(p, self.scanner.indexes)
             if self.params.semantic:

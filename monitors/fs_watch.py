@@ -9,7 +9,8 @@ Events (source ``fs``, paths relative to the workspace, never following symlinks
 ``debounce_s`` (size, sha256, sniffed type, blob), and at the end ``fs.final_scan`` per
 file plus ``fs.missed`` for every difference the live watch never reported.
 
-Content scan: files too large to store as blobs (over ``store_max``) are never skipped by
+Content scan: files too large to store as blobs (over ``store_max``, or stored only in
+part because they grew while being read) are never skipped by
 the content detectors: the ``content_scan`` hook (the leakage scanner, wired by the
 application) streams them from disk when they are closed (a background thread; a file
 changed again while queued is scanned once, as it is then) and again at the final scan if
@@ -500,7 +501,8 @@ class FsWatch(Monitor):
 
     # -- content scan of files not stored ---------------------------------------------------
     def _wants_scan(self, info: dict[str, Any]) -> bool:
-        return (self.content_scan is not None and not (info.get("blobs") or info.get("blob")) and info.get("type") not in ("special", "empty")
+        stored = (info.get("blobs") or info.get("blob")) and not info.get("blob_truncated")
+        return (self.content_scan is not None and not stored and info.get("type") not in ("special", "empty")
                 and info.get("size", 0) > 0)
 
     def _scan_loop(self) -> None:

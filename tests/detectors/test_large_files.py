@@ -4,6 +4,7 @@ parts that add up to the same result, and ``ptaudit scan`` sees the same."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -47,15 +48,19 @@ def test_file_over_the_blob_cap_is_streamed_from_disk_and_found(tmp_path: Path, 
     (ws / "big.jsonl").write_bytes(data)
     deadline = time.monotonic() + 60
     events = tmp_path / "run" / "events.jsonl"
-    while time.monotonic() < deadline and b"fs.content_scan" not in events.read_bytes():
+    want = hashlib.sha256(data).hexdigest().encode()
+    while time.monotonic() < deadline and not any(b"fs.content_scan" in ln and want in ln
+                                                  for ln in events.read_bytes().splitlines()):
         time.sleep(0.1)
     m.final_scan()
     s.close(0, "agent_exit")
     lines = [json.loads(x) for x in events.read_text().splitlines()]
-    write = next(e["data"] for e in lines if e["kind"] == "fs.write" and e["data"]["path"] == "big.jsonl")
+    # the last fs.write is the whole file (a busy machine may also record one mid-write)
+    write = [e["data"] for e in lines if e["kind"] == "fs.write" and e["data"]["path"] == "big.jsonl"][-1]
     assert not write.get("blobs")  # over the cap: not stored
     scans = [e for e in lines if e["kind"] == "fs.content_scan"]
-    assert len(scans) == 1 and scans[0]["data"]["sha256"] == write["sha256"]  # at close; final scan saw it unchanged
+    # scanned at close; the final scan saw it unchanged and did not scan it again
+    assert [s["data"]["sha256"] for s in scans].count(write["sha256"]) == 1
     found = replay(tmp_path / "run", pol, task).findings
     (f,) = found
     assert f.category == "test_set_leakage" and f.subject == "big.jsonl"
