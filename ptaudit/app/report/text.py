@@ -115,6 +115,10 @@ def render_text(report: Report, console: Console) -> None:
         for item in [x for x in f["evidence"] if is_match(x)]:
             for line in match_lines(item):
                 p(line)
+    if d.get("workload"):
+        from .workload import render_text as render_workload
+
+        render_workload(d["workload"], console)
 
 
 def is_match(item: dict[str, Any]) -> bool:
