@@ -94,12 +94,14 @@ def score_gsm8k(completion: str, ref: Any) -> tuple[float, Any]:
 def extract_aime(completion: str) -> int | None:
     text = strip_reasoning(completion)
     b = boxed(text)
-    cands = _numbers(b) if b is not None else []
-    if not cands:
-        cands = _numbers(text)
-    if not cands:
+    if b is not None:
+        # A boxed answer is the answer: it must be one number (\\frac{1}{2} is not 2).
+        v = normalize_number(re.sub(r"\\text\{[^}]*\}|\^\\circ|\\!", "", b))
+    else:
+        nums = _numbers(text)
+        v = nums[-1] if nums else None
+    if v is None:
         return None
-    v = cands[-1]
     if v != v.to_integral_value() or not (0 <= v <= 999):
         return None
     return int(v)
