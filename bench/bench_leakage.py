@@ -195,8 +195,8 @@ def main() -> None:
 def replay_bench(tmp: Path) -> None:
     from detectors.engine import replay
     from policies.schema import Policy
-    from ptaudit.rundir import RunDir
-    from ptaudit.runlog import RunLogWriter
+    from ptaudit.core.rundir import RunDir
+    from ptaudit.core.runlog import RunLogWriter
 
     rd = RunDir.create(tmp / "run")
     log = RunLogWriter(rd.events_path, fsync=False)
@@ -219,7 +219,7 @@ def replay_bench(tmp: Path) -> None:
     (bench_dir / "task.toml").write_text('name = "b"\nbase_model = "o/m"\n[[benchmarks]]\nname = "gsm8k"\n'
                                          'test_set = "test.jsonl"\nfields = ["question", "answer"]\n'
                                          'hub_ids = ["openai/gsm8k"]\npypi_packages = ["gsm8k-data"]\n')
-    from ptaudit.task import load_task
+    from ptaudit.core.task import load_task
 
     task = load_task(bench_dir / "task.toml")
     pol = Policy.model_validate({"version": 1, "name": "b", "rules": [

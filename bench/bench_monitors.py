@@ -33,7 +33,7 @@ from monitors.fs_watch import FsWatch, FsWatchConfig  # noqa: E402
 from monitors.gpu import GpuConfig, GpuMonitor  # noqa: E402
 from monitors.resources import Resources, ResourcesConfig  # noqa: E402
 from monitors.trace_sink import TraceSink, TraceSinkConfig  # noqa: E402
-from ptaudit.session import RunSession  # noqa: E402
+from ptaudit.core.session import RunSession  # noqa: E402
 from sandbox import Sandbox, SandboxConfig  # noqa: E402
 
 MODES = ["none", "fs", "trace", "all"]

@@ -27,11 +27,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitors.net_config import AddonConfig, CredentialSpec, NetworkSpec  # noqa: E402
+from monitors.net.config import AddonConfig, CredentialSpec, NetworkSpec  # noqa: E402
 from monitors.netproxy import NetProxy, _listening, free_port  # noqa: E402
-from ptaudit.recorder import Recorder  # noqa: E402
-from ptaudit.runlog import RunLogWriter  # noqa: E402
-from ptaudit.units import parse_size  # noqa: E402
+from ptaudit.core.recorder import Recorder  # noqa: E402
+from ptaudit.core.runlog import RunLogWriter  # noqa: E402
+from ptaudit.core.units import parse_size  # noqa: E402
 from tests.simnet import SimNet  # noqa: E402
 
 

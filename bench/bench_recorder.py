@@ -19,8 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ptaudit.runlog import RunLogWriter
-from ptaudit.session import RunSession
+from ptaudit.core.runlog import RunLogWriter
+from ptaudit.core.session import RunSession
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCER = ROOT / "tests" / "core" / "producer.py"

@@ -1,16 +1,25 @@
 """Detectors: read events and blobs, emit findings. One detector per module, registered by
-name in ``detectors.base.REGISTRY``; policy rules say which detector they configure.
+decorator (``@register``) under the name a policy rule's ``detector = "..."`` uses.
 
-Importing this package registers every shipped detector.
+Nothing is imported here eagerly: the registry imports this package's modules (and the
+``ptaudit.detectors`` entry points of installed packages) on first lookup, so a process
+that only needs the network rules (mitmdump's addon) never loads the content detectors.
 """
 
-from importlib import import_module
+from __future__ import annotations
 
-from .base import CATEGORIES, REGISTRY, SEVERITIES, Detector, DetectorContext, Finding, register
+from pathlib import Path
 
-# Modules that register a detector on import (the policy schema validates against them).
-_SHIPPED = ("netrules", "credentials", "api_use", "leakage", "budget", "monitor_health")
-for _m in _SHIPPED:
-    import_module(f"{__name__}.{_m}")
+from policies import Policy
+from policies import load_policy as _load_policy
 
-__all__ = ["CATEGORIES", "REGISTRY", "SEVERITIES", "Detector", "DetectorContext", "Finding", "register"]
+from .base import REGISTRY, Detector, DetectorContext, check_rule, register
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load a policy file (or shipped name) and check every rule against the registry:
+    what the application runs. Errors name the file, the rule and the line."""
+    return _load_policy(path, rule_check=check_rule)
+
+
+__all__ = ["REGISTRY", "Detector", "DetectorContext", "check_rule", "load_policy", "register"]

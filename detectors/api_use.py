@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptaudit.events import Event
+from ptaudit.core.events import Event
 
 from .base import Detector, Finding, register
 

@@ -14,53 +14,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ptaudit.events import Event
+from ptaudit.core.events import Event
+from ptaudit.core.findings import (
+    CATEGORIES,
+    SEVERITIES,
+    Action,
+    Category,
+    Finding,
+    Severity,
+    severity_rank,
+)
+from ptaudit.core.plugins import Registry
+from ptaudit.core.tomlfile import NestedError
 
 if TYPE_CHECKING:
     from policies.schema import Policy, Rule
-    from ptaudit.blobs import BlobStore
-    from ptaudit.task import Task
-
-Category = Literal[
-    "test_set_leakage",
-    "checkpoint_download",
-    "model_substitution",
-    "api_key_misuse",
-    "unauthorized_api",
-    "grader_tampering",
-    "sandbox_escape",
-    "budget",
-    "monitor_fault",
-]
-CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
-Severity = Literal["info", "low", "medium", "high", "critical"]
-SEVERITIES: tuple[str, ...] = Severity.__args__  # type: ignore[attr-defined]
-Action = Literal["log", "alert", "block", "kill"]
-
-
-def severity_rank(sev: str) -> int:
-    return SEVERITIES.index(sev)
-
-
-class Finding(BaseModel):
-    """One thing a reviewer should look at, with the evidence to confirm it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str = Field(description="Stable id: sha256 of rule and key, 16 hex digits.")
-    rule: str = Field(description="Policy rule id that produced it.")
-    detector: str
-    category: Category
-    severity: Severity
-    action: Action
-    message: str = Field(description="One line for humans.")
-    subject: str = Field(description="What it is about (URL, path, host, item); exceptions match on it.")
-    evidence: list[dict[str, Any]] = Field(default_factory=list, description="Event seqs, URLs, paths+offsets, item ids, blob hashes.")
-    ts: int | None = Field(default=None, description="ts of the event that triggered it (ns).")
+    from ptaudit.core.blobs import BlobStore
+    from ptaudit.core.task import Task
 
 
 class NoParams(BaseModel):
@@ -109,11 +83,30 @@ class Detector(ABC):
                        message=message, subject=subject, evidence=evidence, ts=ts)
 
 
-REGISTRY: dict[str, type[Detector]] = {}
+REGISTRY: Registry[Detector] = Registry("detector", "detectors", "ptaudit.detectors")
+"""Every detector by name: the shipped ones (any module of this package that registers one)
+and those of installed packages (entry-point group ``ptaudit.detectors``)."""
 
 
 def register(cls: type[Detector]) -> type[Detector]:
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"detector {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: make a detector available to policies under ``cls.name``."""
+    return REGISTRY.register(cls)
+
+
+def check_rule(detector: str, params: dict[str, Any]) -> None:
+    """Does a policy rule name a registered detector, with params it accepts? Raises
+    NestedError naming the offending key (so the policy loader can give its line)."""
+    cls = REGISTRY.get(detector)
+    if cls is None:
+        known = ", ".join(REGISTRY) or "none"
+        raise NestedError(("detector",), f"unknown detector {detector!r} (known: {known})")
+    try:
+        cls.Params.model_validate(params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = f'unknown key "{err["loc"][-1]}"' if err["type"] == "extra_forbidden" else err["msg"]
+        raise NestedError(("params", *err["loc"]), msg) from None
+
+
+__all__ = ["CATEGORIES", "REGISTRY", "SEVERITIES", "Action", "Category", "Detector", "DetectorContext", "Finding",
+           "NoParams", "Severity", "check_rule", "register", "severity_rank"]

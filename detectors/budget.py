@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ptaudit.events import Event
+from ptaudit.core.events import Event
 
 from .base import Detector, Finding, register
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from ptaudit.events import Event
+from ptaudit.core.events import Event
 
 from .base import Detector, Finding, register
 

@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ptaudit.events import Event
-from ptaudit.runlog import follow_events, read_events
+from ptaudit.core.events import Event
+from ptaudit.core.runlog import follow_events, read_events
 
-from . import leakage as _leakage  # noqa: F401  - registers the shipped content detector
 from .base import REGISTRY, Detector, DetectorContext, Finding
 
 if TYPE_CHECKING:
     from policies.schema import Policy
-    from ptaudit.task import Task
+    from ptaudit.core.task import Task
 
 FAULT_SEVERITY = "high"  # a blind detector means the audit is incomplete: fail on it
 
@@ -58,7 +57,10 @@ class DetectorSet:
         faults: list[Finding] = []
         for rule in policy.enabled_rules():
             try:
-                dets.append(REGISTRY[rule.detector](rule, ctx))
+                det_cls = REGISTRY.get(rule.detector)
+                if det_cls is None:
+                    raise LookupError(f"no detector {rule.detector!r} is registered")
+                dets.append(det_cls(rule, ctx))
             except Exception as exc:  # noqa: BLE001 - reported as a finding, never fatal
                 faults.append(fault_finding(rule.id, rule.detector, "init", exc))
         ds = cls(dets)
@@ -134,7 +136,7 @@ class LiveDetectors:
 
     def __init__(self, rundir: Path, policy: Policy, ctx: DetectorContext, on_finding: Callable[[Finding], None],
                  poll: float = 0.05):
-        from ptaudit.rundir import RunDir
+        from ptaudit.core.rundir import RunDir
 
         self.rundir = RunDir(Path(rundir))
         if ctx.blobs is None:
@@ -227,7 +229,7 @@ def replay(rundir: str | Path, policy: Policy | str | Path, task: Task | None = 
     """Re-run every detector of ``policy`` over a recorded run's events and blobs and
     compare with its findings.jsonl. ``task`` defaults to the task file the run's manifest
     names (which must still exist)."""
-    from ptaudit.rundir import RunDir
+    from ptaudit.core.rundir import RunDir
 
     rd = RunDir.open(Path(rundir))
     pol = _policy(policy)
@@ -244,15 +246,15 @@ def replay(rundir: str | Path, policy: Policy | str | Path, task: Task | None = 
 
 def _policy(policy: Policy | str | Path) -> Policy:
     if isinstance(policy, str | Path):
-        from policies import load_policy
+        from . import load_policy
 
         return load_policy(policy)
     return policy
 
 
 def _manifest_task(rd: object) -> Task | None:
-    from ptaudit.errors import InputError
-    from ptaudit.task import load_task
+    from ptaudit.core.errors import InputError
+    from ptaudit.core.task import load_task
 
     ref = rd.manifest().task  # type: ignore[attr-defined]
     if ref is None:

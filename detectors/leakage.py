@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ptaudit.events import Event, blob_refs
+from ptaudit.core.events import Event, blob_refs
 
 from .base import Detector, DetectorContext, Finding, register
 from .leak_decode import Limits

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from ptaudit.events import Event
+from ptaudit.core.events import Event
 
 from .base import Detector, Finding, Severity, register
 

@@ -1,7 +1,7 @@
 """Network rule logic: host matching, URL rules (``net.url``) and content rules (``net.content``).
 
 Pure functions and parameter models, shared by the mitmproxy addon (inline enforcement,
-monitors/net_addon.py) and by replay, so a rule decides the same way live and offline.
+monitors/net/mitmdump_entry.py) and by replay, so a rule decides the same way live and offline.
 The two registered detectors turn recorded ``net.request`` / ``net.response`` events into
 findings; the addon blocks inline when a rule's action is ``block`` or ``kill``.
 
@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.base import Category, Detector, DetectorContext, Finding, register
-from ptaudit.events import Event
-from ptaudit.sniff import WEIGHT_KINDS
+from ptaudit.core.events import Event
+from ptaudit.core.sniff import WEIGHT_KINDS
 
 # Sniffed types that mean "model weights" (the default of ContentParams.kinds).
 # File name endings that announce weights before a byte arrives (response-headers stage).

@@ -11,6 +11,11 @@ The orchestrator starts and stops monitors and polls ``status()``; a monitor who
 A monitor never raises out of its threads: a fault makes it unhealthy with the reason in
 ``detail``, and loss it knows of is both counted in ``lost`` and recorded as a
 ``monitor.events_lost`` event.
+
+Monitors register by decorator (``@register``) with one declared ``source``; ``ptaudit
+run`` builds every registered monitor from a :class:`MonitorContext` (``from_context``),
+in its ``phase``, and the report draws one lane per source. Third-party monitors come in
+through the ``ptaudit.monitors`` entry-point group.
 """
 
 from __future__ import annotations
@@ -18,14 +23,38 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ptaudit.core.events import LOST_KIND
+from ptaudit.core.plugins import Registry
+
+if TYPE_CHECKING:
+    from policies.schema import Policy
+    from ptaudit.core.blobs import BlobStore
+    from ptaudit.core.task import Task
 
 Emit = Callable[[str, str, dict[str, Any]], Any]
 """``emit(source, kind, data)``: RunSession.emit, RecorderClient.emit, or a test list."""
 
-LOST_KIND = "monitor.events_lost"
+Phase = Literal["before_agent", "with_sandbox"]
+
+
+@dataclass
+class MonitorContext:
+    """What ``ptaudit run`` hands a monitor to build itself from."""
+
+    policy: Policy
+    task: Task
+    workspace: Path
+    blobs: BlobStore
+    state_dir: Path  # private, per monitor: sockets, config files
+    container_id: str | None = None  # phase "with_sandbox" only
+    runsc_root: Path | None = None  # phase "with_sandbox" only
+    runsc: str = "runsc"
 
 
 class MonitorConfig(BaseModel):
@@ -52,9 +81,22 @@ class Monitor(ABC):
     ``self._fail(reason)`` when they can no longer observe what they promised to.
     """
 
-    source: str = "ptaudit"
-    name: str = "monitor"
-    producer: str = ""  # monitor.events_lost's producer; defaults to source
+    source: ClassVar[str] = "ptaudit"
+    name: ClassVar[str] = "monitor"
+    producer: ClassVar[str] = ""  # monitor.events_lost's producer; defaults to source
+    phase: ClassVar[Phase] = "before_agent"
+    """before_agent: listening before the sandbox starts; with_sandbox: needs its container."""
+    lane: ClassVar[int] = 50
+    """Position of this monitor's source among the report's timeline lanes (low first)."""
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> Monitor | None:
+        """Build from a run's context; None when this monitor does not apply to the run."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built by ptaudit run")
+
+    def runsc_flags(self, path: Path | None = None) -> list[str]:
+        """Global runsc flags this monitor needs (the trace sink's session config)."""
+        return []
 
     def __init__(self) -> None:
         self._emit_fn: Emit | None = None
@@ -120,3 +162,20 @@ class Monitor(ABC):
     def _fail(self, reason: str) -> None:
         if self._fault is None:
             self._fault = reason
+
+
+MONITORS: Registry[Monitor] = Registry("monitor", "monitors", "ptaudit.monitors")
+"""Every monitor ``ptaudit run`` builds, by name."""
+
+
+def register(cls: type[Monitor]) -> type[Monitor]:
+    """Class decorator: ``ptaudit run`` builds this monitor for every run."""
+    return MONITORS.register(cls)
+
+
+def lanes() -> list[str]:
+    """Event sources in timeline order: the proxy's, every monitor's, then the core's."""
+    by_source: dict[str, int] = {"net": 0}
+    for _, cls in MONITORS.items():
+        by_source.setdefault(cls.source, cls.lane)
+    return [s for s, _ in sorted(by_source.items(), key=lambda kv: (kv[1], kv[0]))] + ["sandbox", "ptaudit", "detector"]

@@ -37,10 +37,10 @@ from pydantic import Field
 from watchdog.observers import inotify_c
 from watchdog.observers.inotify_c import Inotify, InotifyConstants, InotifyEvent
 
-from ptaudit.blobs import BlobStore
-from ptaudit.sniff import sniff
+from ptaudit.core.blobs import BlobStore
+from ptaudit.core.sniff import sniff
 
-from .base import Emit, Monitor, MonitorConfig
+from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
 
 _C = InotifyConstants
 WATCH_MASK = (_C.IN_CREATE | _C.IN_DELETE | _C.IN_MOVED_FROM | _C.IN_MOVED_TO | _C.IN_MODIFY
@@ -99,11 +99,17 @@ class FsWatchConfig(MonitorConfig):
                                   "not hashed in time gets sha256 null and hash_timeout true.")
 
 
+@register
 class FsWatch(Monitor):
     """Live workspace changes plus an end-of-run reconciliation (``final_scan``)."""
 
     source = "fs"
     name = "fs"
+    lane = 20
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> FsWatch:
+        return cls(FsWatchConfig(workspace=ctx.workspace, store_max=ctx.policy.monitors.fs_store_max), ctx.blobs)
 
     def __init__(self, cfg: FsWatchConfig, blobs: BlobStore | None = None):
         super().__init__()

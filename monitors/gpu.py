@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import Emit, Monitor, MonitorConfig
+from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
 
 _FAILS_BEFORE_UNHEALTHY = 3
 
@@ -28,9 +28,15 @@ class GpuConfig(MonitorConfig):
     indices: list[int] | None = Field(default=None, description="Devices to watch; None: all.")
 
 
+@register
 class GpuMonitor(Monitor):
     source = "gpu"
     name = "gpu"
+    lane = 40
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> GpuMonitor:
+        return cls(GpuConfig(interval_s=ctx.policy.budgets.sample_interval))
 
     def __init__(self, cfg: GpuConfig, nvml: Any = None):
         super().__init__()

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .net_config import AddonConfig
+from .net.config import AddonConfig
 
-ADDON = Path(__file__).resolve().parent / "net_addon.py"
+ADDON = Path(__file__).resolve().parent / "net" / "mitmdump_entry.py"
 
 
 def free_port() -> int:
@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 class NetProxy:
-    """mitmdump on 127.0.0.1:``port`` with ``monitors/net_addon.py``.
+    """mitmdump on 127.0.0.1:``port`` with ``monitors/net/mitmdump_entry.py``.
 
     ``workdir`` receives net.json (the addon config) and mitmdump.log; ``confdir`` holds
     mitmproxy's CA (created on first start; share one between runs to keep one CA).
@@ -95,7 +95,7 @@ class NetProxy:
         (self.workdir / "net.json").write_text(cfg.model_dump_json(indent=2))
         log = open(self.workdir / "mitmdump.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ if self.env is None else self.env)
-        env["PYTHONPATH"] = str(ADDON.parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(ADDON.parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()

@@ -22,9 +22,9 @@ from typing import Any
 import psutil
 from pydantic import Field
 
-from sandbox.wsize import disk_usage
+from ptaudit.core.diskuse import disk_usage
 
-from .base import Emit, Monitor, MonitorConfig
+from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
 
 
 class ResourcesConfig(MonitorConfig):
@@ -39,9 +39,20 @@ class ResourcesConfig(MonitorConfig):
     runsc: str = "runsc"
 
 
+@register
 class Resources(Monitor):
     source = "res"
     name = "resources"
+    phase = "with_sandbox"
+    lane = 50
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> Resources:
+        assert ctx.container_id is not None and ctx.runsc_root is not None, "built with the sandbox"
+        pol = ctx.policy.budgets
+        return cls(ResourcesConfig(container_id=ctx.container_id, runsc_root=ctx.runsc_root, workspace=ctx.workspace,
+                                   interval_s=pol.sample_interval, max_processes=pol.max_processes,
+                                   workspace_max=pol.workspace_max, runsc=ctx.runsc))
 
     def __init__(self, cfg: ResourcesConfig):
         super().__init__()

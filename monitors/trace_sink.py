@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import Field
 
 from . import trace_proto as tp
-from .base import Emit, Monitor, MonitorConfig
+from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
 from .proctree import ProcTree
 
 CONTEXT_FIELDS = ["time", "thread_id", "group_id", "container_id", "process_name", "cwd", "credentials"]
@@ -92,12 +92,18 @@ def open_is_write(flags: int) -> bool:
     return bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC | O_APPEND))
 
 
+@register
 class TraceSink(Monitor):
     """Decodes gVisor trace points into proc.exec / proc.clone / proc.exit / proc.open / proc.connect."""
 
     source = "proc"
     name = "trace"
     producer = "trace"
+    lane = 30
+
+    @classmethod
+    def from_context(cls, ctx: MonitorContext) -> TraceSink:
+        return cls(TraceSinkConfig(socket_path=ctx.state_dir / "sink.sock"))
 
     def __init__(self, cfg: TraceSinkConfig):
         super().__init__()
@@ -135,8 +141,10 @@ class TraceSink(Monitor):
                                       "endpoint": str(self.cfg.socket_path), "retries": self.cfg.retries,
                                       "backoff_max": self.cfg.backoff_max}}]}}
 
-    def runsc_flags(self, path: Path) -> list[str]:
-        """Write the pod-init config to ``path``; the global runsc flags that load it."""
+    def runsc_flags(self, path: Path | None = None) -> list[str]:
+        """Write the pod-init config (to ``path``, default beside the socket); the global
+        runsc flags that load it. runsc connects at boot: start() first."""
+        path = path or self.cfg.socket_path.parent / "pod-init.json"
         path.write_text(json.dumps(self.pod_init_config(), indent=1))
         return ["--pod-init-config", str(path)]
 

@@ -1,14 +1,19 @@
 """Policies are data: the TOML schema, its strict loader, and the shipped policy files
-(``default.toml``, ``strict.toml``) as package data."""
+(``default.toml``, ``strict.toml``) as package data.
+
+This package knows nothing of detectors. Whether a rule names a registered detector with
+params it accepts is checked by a ``rule_check`` the caller passes in; the application
+loads policies through :func:`detectors.load_policy`, which passes the registry's."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import detectors  # noqa: F401  - registers the shipped detectors the schema validates against
-from ptaudit.tomlfile import load_model
+from ptaudit.core.tomlfile import load_model
 
 from .schema import Policy, Rule, RuleException
 
@@ -27,8 +32,12 @@ def resolve(path_or_name: str | Path) -> Path:
     return p
 
 
-def load_policy(path: str | Path) -> Policy:
-    policy, _ = load_model(resolve(path), Policy, "policy")
+RuleCheck = Callable[[str, dict[str, Any]], None]
+"""``rule_check(detector, params)`` raises ValueError/NestedError for a rule it rejects."""
+
+
+def load_policy(path: str | Path, rule_check: RuleCheck | None = None) -> Policy:
+    policy, _ = load_model(resolve(path), Policy, "policy", context={"rule_check": rule_check})
     return policy
 
 

@@ -9,19 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from detectors.base import REGISTRY, Action, Severity
-from ptaudit.tomlfile import NestedError
-from ptaudit.units import Duration, Size
+from ptaudit.core.findings import Action, Severity
+from ptaudit.core.units import Duration, Size
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 
@@ -39,7 +30,7 @@ class RuleException(Strict):
 
 class Rule(Strict):
     id: str = Field(description="Unique id, lower case, e.g. \"net.hf-other-models\".")
-    detector: str = Field(description="Registered detector this rule configures.")
+    detector: str = Field(min_length=1, description="Registered detector this rule configures.")
     severity: Severity
     action: Action = "alert"
     description: str = ""
@@ -54,26 +45,14 @@ class Rule(Strict):
             raise ValueError("rule id must be lower case letters, digits, '.', '_' or '-' (max 64)")
         return v
 
-    @field_validator("detector")
-    @classmethod
-    def _detector(cls, v: str) -> str:
-        if v not in REGISTRY:
-            known = ", ".join(sorted(REGISTRY)) or "none"
-            raise ValueError(f"unknown detector {v!r} (known: {known})")
-        return v
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        det = REGISTRY.get(info.data.get("detector", ""))
-        if det is not None:
-            try:
-                det.Params.model_validate(v)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                msg = f'unknown key "{err["loc"][-1]}"' if err["type"] == "extra_forbidden" else err["msg"]
-                raise NestedError(tuple(err["loc"]), msg) from None
-        return v
+    @model_validator(mode="after")
+    def _bound(self, info: ValidationInfo) -> Rule:
+        # Policies are data: which detectors exist is not known here. The loader passes the
+        # check in (detectors.check_rule) through the validation context.
+        check = (info.context or {}).get("rule_check")
+        if check is not None:
+            check(self.detector, self.params)
+        return self
 
 
 class Network(Strict):

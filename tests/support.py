@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ptaudit.session import RunSession
+from ptaudit.core.session import RunSession
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def make_run(out: Path, events: list[tuple[str, str, dict[str, Any]]] | None = N
 def run_ptaudit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "ptaudit.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 

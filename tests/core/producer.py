@@ -8,7 +8,7 @@ import socket
 import sys
 import time
 
-from ptaudit.client import RecorderClient
+from ptaudit.core.client import RecorderClient
 
 sock_path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 client = RecorderClient(sock_path, name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ptaudit.blobs import BlobStore
+from ptaudit.core.blobs import BlobStore
 
 
 @pytest.mark.parametrize("cap", [None, 0, 1, 1000, 4096, 10_000])

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from policies import load_policy, shipped_path
-from ptaudit.errors import InputError
-from ptaudit.task import load_task
-from ptaudit.world import load_world
+from detectors import load_policy
+from policies import shipped_path
+from ptaudit.core.errors import InputError
+from ptaudit.core.task import load_task
+from ptaudit.core.world import load_world
 from tests.support import run_ptaudit
 
 

@@ -12,10 +12,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ptaudit.client import RecorderClient
-from ptaudit.runlog import read_events
-from ptaudit.session import RunSession
-from ptaudit.verify import verify_run
+from ptaudit.core.client import RecorderClient
+from ptaudit.core.runlog import read_events
+from ptaudit.core.session import RunSession
+from ptaudit.core.verify import verify_run
 
 PRODUCER = Path(__file__).with_name("producer.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ptaudit.sniff import SNIFF_BYTES, sniff
+from ptaudit.core.sniff import SNIFF_BYTES, sniff
 from tests.simnet import make_parquet, make_safetensors
 
 _ST_HDR = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()

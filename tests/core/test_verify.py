@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ptaudit.events import encode_line
-from ptaudit.verify import verify_run
+from ptaudit.core.events import encode_line
+from ptaudit.core.verify import verify_run
 from tests.support import make_run, run_ptaudit
 
 

@@ -16,9 +16,9 @@ from gsm_synth import make_split, write_jsonl  # noqa: E402
 import detectors.engine  # noqa: E402,F401  - registers the leakage detector
 from detectors.base import Finding  # noqa: E402
 from policies.schema import Policy  # noqa: E402
-from ptaudit.rundir import RunDir  # noqa: E402
-from ptaudit.runlog import RunLogWriter  # noqa: E402
-from ptaudit.task import Task, load_task  # noqa: E402
+from ptaudit.core.rundir import RunDir  # noqa: E402
+from ptaudit.core.runlog import RunLogWriter  # noqa: E402
+from ptaudit.core.task import Task, load_task  # noqa: E402
 
 N_TEST = 120
 

@@ -29,7 +29,7 @@ def _recorded_run(tmp_path, task, test_rows):
     b.write_file("b.jsonl", jsonl(test_rows[:60]), kind="fs.final_scan")
     b.close()
     ds = DetectorSet.from_policy(make_policy(), DetectorContext(task=task, blobs=b.rd.blobs))
-    from ptaudit.runlog import read_events
+    from ptaudit.core.runlog import read_events
 
     for e in read_events(b.rd.events_path):
         b.record(ds.feed(e))

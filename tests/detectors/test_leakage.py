@@ -243,7 +243,7 @@ def test_blocked_request_still_flagged(tmp_path, task):
 
 
 def test_task_without_allowed_splits_flags_train(tmp_path, bench_dir):
-    from ptaudit.task import load_task
+    from ptaudit.core.task import load_task
 
     toml = (bench_dir / "task.toml").read_text().replace('allowed_splits = ["train"]', "allowed_splits = []")
     (tmp_path / "bfcl.toml").write_text(toml.replace('"gsm_test.jsonl"', f'"{bench_dir}/gsm_test.jsonl"'))

@@ -12,7 +12,7 @@ import pytest
 
 from detectors.engine import replay
 from policies.schema import Policy
-from ptaudit.task import load_task
+from ptaudit.core.task import load_task
 from tests.detectors.conftest import RunBuilder
 
 HONEY = "sk-proj-" + "Q" * 40

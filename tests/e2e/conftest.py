@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import tests.simnet as simnet
-from ptaudit import demo
+from ptaudit.app import demo
 from tests.netns import enter_loopback_netns, leave_netns
 from tests.simnet import SimNet
 
@@ -33,13 +33,13 @@ class DemoWorld:
     def workspace(self, tmp: Path) -> Path:
         ws = tmp / "workspace"
         ws.mkdir()
-        shutil.copy(ROOT / "ptaudit" / "demo" / "agent.py", ws / "agent.py")
+        shutil.copy(ROOT / "ptaudit" / "app" / "demo" / "agent.py", ws / "agent.py")
         return ws
 
     def run(self, tmp: Path, *command: str, policy: str = "default", time_limit: str | None = None,
             timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], Path]:
         out = tmp / "run"
-        args = [sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(self.task), "--policy", policy,
+        args = [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(self.task), "--policy", policy,
                 "--workspace", str(self.workspace(tmp)), "--out", str(out), "--world", str(self.world)]
         if time_limit:
             args += ["--time-limit", time_limit]

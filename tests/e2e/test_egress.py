@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ptaudit.runlog import read_events
+from ptaudit.core.runlog import read_events
 from tests.e2e.conftest import DemoWorld
 
 SCRIPT = r"""

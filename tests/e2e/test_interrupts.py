@@ -12,14 +12,14 @@ from pathlib import Path
 
 import psutil
 
-from ptaudit import demo
+from ptaudit.app import demo
 from tests.e2e.conftest import REAL_KEY, DemoWorld
 from tests.support import run_ptaudit
 
 
 def _start(w: DemoWorld, tmp: Path, *cmd: str) -> tuple[subprocess.Popen[str], Path]:
     out = tmp / "run"
-    args = [sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(w.task), "--workspace",
+    args = [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(w.task), "--workspace",
             str(w.workspace(tmp)), "--out", str(out), "--world", str(w.world), "--", *cmd]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, demo.API_KEY_ENV: REAL_KEY})

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ptaudit import demo
-from ptaudit.runlog import read_events
+from ptaudit.app import demo
+from ptaudit.core.runlog import read_events
 from tests.e2e.conftest import REAL_KEY, DemoWorld
 from tests.support import run_ptaudit
 
@@ -59,7 +59,7 @@ def test_violating_agent_fails_with_expected_categories(demo_world: DemoWorld, t
 
 def test_every_workspace_file_is_attributed_to_the_command_that_wrote_it(demo_world: DemoWorld,
                                                                         tmp_path: Path) -> None:
-    from ptaudit.report.attrib import ProcIndex
+    from ptaudit.app.report.attrib import ProcIndex
 
     p, run = demo_world.run(tmp_path, *demo.agent_command("--honest"))
     assert p.returncode == 0, p.stderr
@@ -115,11 +115,11 @@ def test_kill_rule_stops_the_agent(demo_world: DemoWorld, tmp_path: Path) -> Non
 def test_bad_inputs_exit_2(demo_world: DemoWorld, tmp_path: Path) -> None:
     bad = tmp_path / "p.toml"
     bad.write_text('version = 1\nname = "x"\nfail_onn = "high"\n')
-    p = subprocess.run([sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(demo_world.task),
+    p = subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(demo_world.task),
                         "--policy", str(bad), "--workspace", str(tmp_path), "--out", str(tmp_path / "r"), "--", "true"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and 'unknown key "fail_onn"' in p.stderr and "Traceback" not in p.stderr
-    p = subprocess.run([sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(demo_world.task),
+    p = subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(demo_world.task),
                         "--workspace", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"), "--", "true"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "not a directory" in p.stderr
@@ -130,7 +130,7 @@ def test_live_display_on_a_terminal(demo_world: DemoWorld, tmp_path: Path) -> No
     import shlex
 
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "ptaudit.cli.main", "run", "--task", str(demo_world.task), "--workspace",
+    args = [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(demo_world.task), "--workspace",
             str(demo_world.workspace(tmp_path)), "--out", str(out), "--world", str(demo_world.world), "--",
             *demo.agent_command("--honest")]
     p = subprocess.run(["script", "-qec", shlex.join(args), "/dev/null"], capture_output=True, text=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitors.fs_watch import FsWatch, FsWatchConfig
-from ptaudit.blobs import BlobStore
-from ptaudit.session import RunSession
-from ptaudit.verify import verify_run  # noqa: F401  (import check: replay side exists)
+from ptaudit.core.blobs import BlobStore
+from ptaudit.core.session import RunSession
+from ptaudit.core.verify import verify_run  # noqa: F401  (import check: replay side exists)
 
 from .conftest import Collector, needs_runsc, run_sandboxed
 
@@ -192,7 +192,7 @@ def test_sandboxed_writes_into_a_real_run_log(tmp_path: Path) -> None:
     w = next(e["data"] for e in lines if e["kind"] == "fs.write")
     assert w["type"] == "gguf" and w["size"] == 104 and e_src(lines, "fs.write") == "fs"
     assert s.rundir.blobs.read(w["blobs"][0])[:4] == b"GGUF"
-    from ptaudit.cli.main import main  # noqa: F401
+    from ptaudit.app.cli.main import main  # noqa: F401
     from tests.support import run_ptaudit
     assert run_ptaudit("verify", str(tmp_path / "run")).returncode == 0
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from monitors.proctree import ProcTree
-from ptaudit.events import Event
+from ptaudit.core.events import Event
 
 
 def _ev(kind: str, **data) -> dict:  # type: ignore[no-untyped-def,type-arg]

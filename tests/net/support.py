@@ -13,11 +13,11 @@ from typing import Any
 
 import requests
 
-from monitors.net_config import AddonConfig, CredentialSpec, NetRuleSpec, NetworkSpec
+from monitors.net.config import AddonConfig, CredentialSpec, NetRuleSpec, NetworkSpec
 from monitors.netproxy import NetProxy
-from ptaudit.events import Event
-from ptaudit.recorder import Recorder
-from ptaudit.runlog import RunLogWriter, read_events
+from ptaudit.core.events import Event
+from ptaudit.core.recorder import Recorder
+from ptaudit.core.runlog import RunLogWriter, read_events
 from tests.simnet import HubRepo, make_parquet, make_safetensors, make_wheel
 
 REAL_KEY = "sk-real-" + "7f3a9c" * 6

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support import PLACEHOLDER, REAL_KEY, Harness, session
 
-from monitors.net_body import _BATCH, BodyRecorder, Finder, Redactor
-from ptaudit.blobs import BlobStore
+from monitors.net.body import _BATCH, BodyRecorder, Finder, Redactor
+from ptaudit.core.blobs import BlobStore
 from tests.simnet import SimNet
 
 SECRET = b"sk-SECRET-0123456789"
@@ -122,7 +122,7 @@ def test_streamed_response_masks_echoed_key_everywhere(harness: Harness, paste: 
 
 
 def test_store_failure_still_hashes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ptaudit.blobs import BlobWriter
+    from ptaudit.core.blobs import BlobWriter
 
     calls = [0]
     real = BlobWriter._write_all

@@ -9,7 +9,7 @@ import pytest
 import requests
 from support import ALLOW, BASE, PLACEHOLDER, REAL_KEY, Harness, session
 
-from ptaudit.blobs import BlobStore
+from ptaudit.core.blobs import BlobStore
 from tests.simnet import SimNet, make_safetensors
 
 
@@ -194,7 +194,7 @@ def test_proxy_death_is_observable(harness: Harness, world_proxy) -> None:
 
 
 def test_har_export(harness: Harness, world_proxy) -> None:
-    from monitors.net_har import export_har
+    from ptaudit.app.report.har import export_har
 
     s = session(world_proxy)
     s.get("https://huggingface.co/api/models/Org/Base", timeout=10)

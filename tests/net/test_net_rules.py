@@ -13,7 +13,7 @@ from detectors.netrules import (
     match_content_kind,
     match_url,
 )
-from monitors.net_body import Redactor
+from monitors.net.body import Redactor
 
 
 @pytest.mark.parametrize("host,allowed,rule", [

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ptaudit.rundir import write_jsonl
-from ptaudit.session import RunSession
+from ptaudit.core.rundir import write_jsonl
+from ptaudit.core.session import RunSession
 from tests.support import ROOT
 
 HOSTILE_URL = 'https://evil.test/"><script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -99,8 +99,8 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
 def make_big_run(out: Path, n: int, span_s: float = 4 * 3600, findings: int = 40) -> Path:
     """A long run of ``n`` events spread over ``span_s`` seconds, written with the real line
     encoder (the recorder stamps ts itself, so a live session cannot fake hours)."""
-    from ptaudit.events import GENESIS, encode_line
-    from ptaudit.rundir import LogHead, RunDir
+    from ptaudit.core.events import GENESIS, encode_line
+    from ptaudit.core.rundir import LogHead, RunDir
 
     rd = RunDir.create(out, command=["bash", "agent.sh"])
     t0 = 1_764_198_000_000_000_000
@@ -158,7 +158,7 @@ def make_big_run(out: Path, n: int, span_s: float = 4 * 3600, findings: int = 40
     return out
 
 
-_REPORT_CLI = ("import sys; from ptaudit.cli.main import cli; from ptaudit.cli.report import command; "
+_REPORT_CLI = ("import sys; from ptaudit.app.cli.main import cli; from ptaudit.app.cli.report import command; "
                "'report' in cli.commands or cli.add_command(command); "
                "cli.main(args=sys.argv[1:], prog_name='ptaudit')")
 

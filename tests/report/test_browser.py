@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ptaudit.report import write_reports
+from ptaudit.app.report import write_reports
 from tests.report.runs import make_audit_run
 from tests.support import chromium
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ptaudit.report import build_report, render_html, write_reports
+from ptaudit.app.report import build_report, render_html, write_reports
 from tests.report.runs import HOSTILE_URL, make_audit_run, make_big_run, run_report
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ptaudit.errors import InputError
-from ptaudit.report import build_report, render_json, resolve_fail_on, verdict, write_reports
-from ptaudit.verify import verify_run
+from ptaudit.app.report import build_report, render_json, resolve_fail_on, verdict, write_reports
+from ptaudit.core.errors import InputError
+from ptaudit.core.verify import verify_run
 from tests.report.runs import make_audit_run, run_report
 
 
@@ -100,7 +100,7 @@ def test_invalid_finding_line_fails_closed(tmp_path: Path) -> None:
 
 
 def test_findings_from_the_log_are_merged_and_deduplicated(tmp_path: Path) -> None:
-    from ptaudit.session import RunSession
+    from ptaudit.core.session import RunSession
     from tests.report.runs import finding
 
     out = tmp_path / "run"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ptaudit.core.diskuse import disk_usage
 from sandbox import Relay, cleanup_stale
 from sandbox.honeytokens import generate, plant
 from sandbox.registry import ProcRef, Record, write
 from sandbox.relay import parse_target
-from sandbox.wsize import disk_usage
 
 
 def _echo_server() -> tuple[socket.socket, int]:

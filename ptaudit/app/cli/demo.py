@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from detectors import load_policy
+from policies import shipped_path
+from ptaudit.app import demo
+from ptaudit.app.build import RunSpec
+from ptaudit.app.live import Progress
+from ptaudit.app.run import Orchestrator
+from ptaudit.core.task import load_task
+from ptaudit.core.world import load_world
+
+from .output import err, out
+
+
+@click.command("demo")
+@click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to put the demo's task, workspace and run (default: ./runs/demo-TIMESTAMP).")
+@click.option("--no-netns", is_flag=True, help="Do not isolate the demo in a loopback-only network namespace.")
+def command(root: Path | None, no_netns: bool) -> None:
+    """Audit a bundled example agent against a simulated internet, offline (under two minutes)."""
+    if not no_netns:
+        rc = demo.reexec_in_netns([sys.executable, "-m", "ptaudit.app.cli.main", "demo", "--no-netns",
+                                   *(["--dir", str(root)] if root else [])])
+        if rc is not None:
+            raise SystemExit(rc)
+    simnet = demo.simnet_module()
+    root = (root or demo.default_root()).resolve()
+    paths = demo.build(root)
+    net = simnet.SimNet(repos=demo.hub_repos(simnet, paths["test"], paths["train"])).start()
+    try:
+        world = root / "world.toml"
+        world.write_text("[hosts]\n" + "".join(f'"{h}" = "{u}"\n' for h, u in sorted(net.world_hosts.items())))
+        # The operator's "real" key for the agent's own API: the sandbox only ever sees a placeholder.
+        os.environ.setdefault(demo.API_KEY_ENV, "sk-ant-demo-" + secrets.token_hex(16))
+        policy = shipped_path("default")
+        spec = RunSpec(task=load_task(paths["task"]), policy=load_policy(policy), policy_path=policy,
+                       workspace=paths["workspace"], out=root / "run", world=load_world(world),
+                       command=demo.agent_command())
+        outcome = Orchestrator(spec, progress=Progress(err, interval=5)).run()
+    finally:
+        net.stop()
+    from ptaudit.app.report import build_report, render_text
+
+    render_text(build_report(outcome.rundir), out)
+    out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
+    out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)

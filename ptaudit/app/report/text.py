@@ -1,0 +1,107 @@
+"""The terminal report: verdict first, then counts, each finding with its evidence.
+
+Rich styles it on a terminal; piped, the same lines come out as plain text. Every string
+from the run is escaped before it reaches rich markup (the agent controls URLs and paths).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from ptaudit.core.findings import SEVERITIES
+
+from .model import Report
+
+SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+_EVIDENCE_SHOWN = 5
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def evidence_line(item: dict[str, Any], event: dict[str, Any] | None) -> str:
+    """One plain line per evidence item: seq, kind, the URL/path, then the other fields."""
+    parts: list[str] = []
+    if "seq" in item:
+        parts.append(f"seq {item['seq']}")
+    data = (event or {}).get("data") or {}
+    if event:
+        parts.append(str(event.get("kind")))
+    shown = set()
+    for key in ("url", "path", "address"):
+        val = item.get(key, data.get(key))
+        if isinstance(val, str):
+            parts.append(val)
+            shown.add(key)
+            break
+    for key in sorted(item):
+        if key in ("seq", *shown):
+            continue
+        val = item[key]
+        if key in ("sha256", "blob") and isinstance(val, str):
+            val = val[:16]
+        parts.append(f"{key}={_short(val)}")
+    for key in ("sha256",):
+        if key not in item and isinstance(data.get(key), str):
+            parts.append(f"{key}={data[key][:16]}")
+    return "  ".join(parts)
+
+
+def _short(val: Any, n: int = 120) -> str:
+    text = val if isinstance(val, str) else str(val)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def render_text(report: Report, console: Console) -> None:
+    d = report.data
+    st = d["stats"]
+    p = console.print
+    ok = d["verdict"] == "pass"
+    badge = "[bold white on green] PASS [/]" if ok else "[bold white on red] FAIL [/]"
+    p(f"{badge}  run {escape(d['run_id'])}  (fail_on={d['policy']['fail_on']}, "
+      f"{st['findings']} finding{'s' if st['findings'] != 1 else ''})")
+    if d["policy"].get("name") or d["policy"].get("path"):
+        p(f"policy: {escape(str(d['policy'].get('name') or d['policy'].get('path')))}")
+    v = d["verify"]
+    if v["ok"]:
+        p(f"log: [green]verified[/] {v['records']} records, head {v['head'][:16]}, "
+          f"{v['blobs_checked']} blobs{'' if v['sealed'] else ', [yellow]not sealed[/]'}")
+    else:
+        p(f"log: [bold red]VERIFICATION FAILED[/] {escape(str(v['problem']))}")
+    if d["lossy"]:
+        p(f"[bold yellow]warning: lossy run[/]: {st['events_lost']} events lost"
+          f"{', ' + str(st['unreadable_lines']) + ' unreadable lines' if st['unreadable_lines'] else ''}"
+          " — findings may be incomplete")
+    p(f"{st['events']} events in {st['duration_s']:.1f}s · {st['flows']} flows "
+      f"({st['requests_blocked']} blocked, in {human_bytes(st['bytes_in'])}, out {human_bytes(st['bytes_out'])}) · "
+      f"{st['files_written']} files written · {st['processes']} processes")
+    sev = "  ".join(f"[{SEV_STYLE[s]}]{s}[/] {st['findings_by_severity'].get(s, 0)}" for s in reversed(SEVERITIES))
+    p(f"by severity: {sev}")
+    if st["findings_by_category"]:
+        cats = "  ".join(f"{escape(c)} {n}" for c, n in sorted(st["findings_by_category"].items()))
+        p(f"by category: {cats}")
+    if d.get("grade") is not None:
+        p(f"grade: {escape(_short(d['grade'], 200))}")
+    events = d.get("events", {})
+    for f in d["findings"]:
+        p("")
+        p(f"[{SEV_STYLE[f['severity']]}]{f['severity'].upper()}[/] [bold]{escape(f['category'])}[/] "
+          f"{escape(f['rule'])} ({escape(f['action'])}) id {escape(f['id'])}")
+        p(f"  {escape(_short(f['message'], 300))}")
+        p(f"  subject: {escape(_short(f['subject'], 200))}")
+        for item in f["evidence"][:_EVIDENCE_SHOWN]:
+            seq = item.get("seq")
+            line = evidence_line(item, events.get(str(seq)) if isinstance(seq, int) else None)
+            p(f"    · {escape(_short(line, 300))}")
+        if len(f["evidence"]) > _EVIDENCE_SHOWN:
+            p(f"    · … {len(f['evidence']) - _EVIDENCE_SHOWN} more evidence items in report.json")
