@@ -13,8 +13,8 @@ score), ``base`` (the base model's score instead, PostTrainBench's rule) or ``fl
 
 from __future__ import annotations
 
-from ptaudit.errors import InputError
-from ptaudit.task import BenchmarkGrading
+from ptaudit.core.errors import InputError
+from ptaudit.core.task import BenchmarkGrading
 
 # The paper's published weights (arXiv 2603.08640), for reference in docs and tasks.
 POSTTRAINBENCH_WEIGHTS = {"aime": 0.2265, "arena": 0.0904, "bfcl": 0.0746, "gpqa": 0.2246, "gsm8k": 0.0936,

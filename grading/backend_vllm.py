@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ptaudit.errors import InfraError
+from ptaudit.core.errors import InfraError
 
 from . import vllm_run
 from .generate import OnBatch, Sampling, cut_at_stop

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ptaudit.errors import InfraError
+from ptaudit.core.errors import InfraError
 
 # (items done in this batch, tokens generated in this batch)
 OnBatch = Callable[[int, int], None]

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detectors.base import Finding
-from ptaudit.errors import InputError
-from ptaudit.rundir import write_atomic
-from ptaudit.task import Benchmark, Task
+from ptaudit.core.errors import InputError
+from ptaudit.core.findings import Finding
+from ptaudit.core.rundir import write_atomic
+from ptaudit.core.task import Benchmark, Task
 
 from . import aggregate, probe
 from .generate import Backend, Sampling, open_backend

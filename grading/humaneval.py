@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ptaudit.errors import InfraError
+from ptaudit.core.errors import InfraError
 
 from .items import Item
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from detectors.testset import MAX_TEST_SET_BYTES, _rows, text_of
-from ptaudit.errors import InputError
-from ptaudit.task import Benchmark, BenchmarkGrading
+from ptaudit.core.errors import InputError
+from ptaudit.core.task import Benchmark, BenchmarkGrading
 
 DEFAULT_FIELDS: dict[str, tuple[str, str]] = {
     "gsm8k": ("question", "answer"),

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptaudit.errors import InputError
+from ptaudit.core.errors import InputError
 
 MAX_FILES = 10_000
 MAX_JSON_BYTES = 64 << 20  # tokenizer.json of large vocabularies reaches tens of MB

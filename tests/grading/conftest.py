@@ -1,6 +1,6 @@
 """Fixtures for grading tests: a synthetic arithmetic benchmark (numbers in every half of
 every item), a tiny random Qwen3-style model, and the same shapes overfitted on the test
-items (the memorized positive control). Built once per session (~40 s on 2 cores)."""
+items (the memorized positive control). Built once per session (~25 s on 2 idle cores)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grading.prompts import INSTRUCTIONS
-from ptaudit.demo.data import benchmark, jsonl
+from ptaudit.app.demo.data import benchmark, jsonl
 from tests.grading.tinymodel import make_tiny_model, memorize
 
 N_ITEMS = 12
@@ -45,5 +45,5 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     rand = make_tiny_model(root / "random", texts, seed=1)
     mem = make_tiny_model(root / "memorized", texts, seed=2)
     memorize(mem, [(INSTRUCTIONS["gsm8k"], i["question"], f"#### {i['answer']}") for i in items],
-             [i["question"] for i in items], steps=300)
+             [i["question"] for i in items], steps=150, lr=6e-3)
     return Models(root, test_set, items, rand, mem)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grading.aggregate import POSTTRAINBENCH_WEIGHTS, gate, weighted, weights
-from ptaudit.errors import InputError
-from ptaudit.task import BenchmarkGrading
+from ptaudit.core.errors import InputError
+from ptaudit.core.task import BenchmarkGrading
 
 
 def _g(**kw: object) -> BenchmarkGrading:

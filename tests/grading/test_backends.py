@@ -15,7 +15,7 @@ from grading.grade import grade_model
 from grading.items import Item
 from grading.prompts import build_prompt, load_tokenizer
 from policies import load_policy, resolve
-from ptaudit.task import load_task
+from ptaudit.core.task import load_task
 from tests.grading.conftest import Models
 
 

@@ -14,7 +14,7 @@ import pytest
 from grading.grade import grade_model
 from grading.modeldir import ModelDirError, check_model_dir
 from policies import load_policy, resolve
-from ptaudit.task import load_task
+from ptaudit.core.task import load_task
 from tests.grading.conftest import Models
 
 EVIL_CODE = "import pathlib\npathlib.Path({marker!r}).write_text('code ran')\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 from grading.grade import grade_model
 from grading.probe import control_of, longest_common_run, paired_p, split_halves
 from policies import load_policy, resolve
-from ptaudit.task import load_task
+from ptaudit.core.task import load_task
 from tests.grading.conftest import Models
 
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ptaudit.core.findings import SEVERITIES
 
+from .grade import summary_lines
 from .model import Report
 
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -91,7 +92,8 @@ def render_text(report: Report, console: Console) -> None:
         cats = "  ".join(f"{escape(c)} {n}" for c, n in sorted(st["findings_by_category"].items()))
         p(f"by category: {cats}")
     if d.get("grade") is not None:
-        p(f"grade: {escape(_short(d['grade'], 200))}")
+        for line in summary_lines(d["grade"]):
+            p(escape(line))
     events = d.get("events", {})
     for f in d["findings"]:
         p("")
