@@ -107,6 +107,7 @@ def _run_model(model_dir: Path, task: Task, benches: list[Benchmark], items: dic
     prompts = {b.name: [build_prompt(tk, b.grading.type, it, shots[b.name]) for it in items[b.name]]
                for b in benches if b.grading is not None}
     longest = max(len(p) + b.grading.max_tokens for b in benches if b.grading for p in prompts[b.name])
+    longest = max(longest, 5 * task.grading.probe_tokens)  # probe prompts: up to 4 halves' worth
     cfg = json.loads((model_dir / "config.json").read_text())
     max_len = min(longest + 8, int(cfg.get("max_position_embeddings") or longest + 8))
     run = ModelRun()

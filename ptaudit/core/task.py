@@ -105,6 +105,12 @@ class Task(Strict):
             raise ValueError('must be a Hub id "org/name"')
         return v
 
+    @model_validator(mode="after")
+    def _graded(self) -> Task:
+        if self.grading.enabled and not any(b.grading for b in self.benchmarks):
+            raise ValueError("grading.enabled needs at least one benchmark with a [benchmarks.grading] table")
+        return self
+
     @field_validator("final_model")
     @classmethod
     def _relative(cls, v: str) -> str:

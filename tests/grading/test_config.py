@@ -46,3 +46,10 @@ def test_policy_grading_defaults_and_errors(tmp_path: Path) -> None:
     bad.write_text('version = 1\nname = "x"\n[grading]\non_fail = "ignore"\n')
     with pytest.raises(InputError, match="on_fail"):
         load_policy(bad)
+
+
+def test_grading_enabled_needs_a_graded_benchmark(tmp_path: Path) -> None:
+    f = _task(tmp_path, 'type = "gsm8k"\n')
+    f.write_text(f.read_text().split("[benchmarks.grading]")[0] + "[grading]\nenabled = true\n")
+    with pytest.raises(InputError, match="grading.enabled needs at least one benchmark"):
+        load_task(f)
