@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptaudit.core.events import Event
+from ptaudit.core.events import Event, NetRequest
 
 from .base import Detector, Finding, register
 
@@ -44,17 +44,17 @@ class UnauthorizedApi(Detector):
 
     def on_event(self, event: Event) -> Iterable[Finding]:
         """One finding per host, raised live at its first request."""
-        if event.kind != "net.request":
+        p = event.payload
+        if not isinstance(p, NetRequest):
             return
-        host = str(event.data.get("host", "")).lower()
+        host = p.host.lower()
         if not host or host == self.own or host in self.seen or not any(fnmatchcase(host, p) for p in self.params.hosts):
             return
         self.seen.add(host)
-        blocked = bool(event.data.get("blocked"))
+        blocked = p.blocked
         f = self.finding("unauthorized_api", host,
                          f"request to LLM API {host}{' (blocked by the proxy)' if blocked else ''}; "
                          f"the agent's own API is {self.own or 'none'}",
-                         [{"seq": event.seq, "url": event.data.get("url"), "method": event.data.get("method"),
-                           "blocked": blocked}], ts=event.ts)
+                         [{"seq": event.seq, "url": p.url, "method": p.method, "blocked": blocked}], ts=event.ts)
         if f:
             yield f

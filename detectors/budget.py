@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ptaudit.core.events import Event
+from ptaudit.core.events import Event, GpuSummary, ResBudgetExceeded, SandboxKill, SandboxWorkspaceSize
 
 from .base import Detector, Finding, register
 
@@ -23,22 +23,22 @@ class BudgetDetector(Detector):
     name = "budget"
 
     def on_event(self, event: Event) -> Iterable[Finding]:
-        d, k = event.data, event.kind
+        p = event.payload
         hit: tuple[str, str] | None = None
-        if k == "res.budget_exceeded":
-            hit = (str(d.get("budget")), f"budget {d.get('budget')} exceeded: {d.get('value')} > {d.get('limit')}")
-        elif k == "sandbox.workspace_size":
-            hit = ("workspace_max", f"workspace grew to {d.get('bytes')} bytes, over the {d.get('limit')} byte cap")
-        elif k == "sandbox.kill" and d.get("reason") == "time_limit" and d.get("signal") == "TERM":
+        if isinstance(p, ResBudgetExceeded):
+            hit = (p.budget, f"budget {p.budget} exceeded: {p.value} > {p.limit}")
+        elif isinstance(p, SandboxWorkspaceSize):
+            hit = ("workspace_max", f"workspace grew to {p.bytes} bytes, over the {p.limit} byte cap")
+        elif isinstance(p, SandboxKill) and p.reason == "time_limit" and p.signal == "TERM":
             hit = ("time_limit", "the agent ran into its time limit and was stopped")
-        elif k == "gpu.summary" and self.ctx.policy is not None:
+        elif isinstance(p, GpuSummary) and self.ctx.policy is not None:
             cap = self.ctx.policy.budgets.gpu_seconds
-            used = d.get("gpu_seconds")
-            if cap is not None and isinstance(used, int | float) and used > cap:
-                hit = ("gpu_seconds", f"{used:.0f} GPU-seconds used, budget {cap:.0f}")
-        if hit is None:
+            if cap is not None and p.gpu_seconds > cap:
+                hit = ("gpu_seconds", f"{p.gpu_seconds:.0f} GPU-seconds used, budget {cap:.0f}")
+        if hit is None or p is None:
             return
-        f = self.finding("budget", hit[0], hit[1], [{"seq": event.seq, "kind": k, **_small(d)}], ts=event.ts)
+        f = self.finding("budget", hit[0], hit[1], [{"seq": event.seq, "kind": event.kind, **_small(p.to_data())}],
+                         ts=event.ts)
         if f:
             yield f
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ptaudit.core.events import Event
+from ptaudit.core.events import Event, EventDataError
 from ptaudit.core.runlog import follow_events, read_events
 
 from .base import REGISTRY, Detector, DetectorContext, Finding
@@ -77,6 +77,14 @@ class DetectorSet:
         """Give one event to every detector; returns the findings that are new or changed."""
         if event.kind.startswith("detector."):
             return []
+        try:
+            event.payload  # noqa: B018 - validated once here (cached), not in every detector
+        except EventDataError as exc:
+            # A producer wrote data its kind's model rejects: no detector can read it, so
+            # the audit of this event is incomplete. Say so (once per kind); the detectors
+            # stay enabled for the events that do fit.
+            f = invalid_event_finding(event, exc)
+            return [f] if self._keep(f) else []
         return self._run(lambda d: d.on_event(event), f"event {event.seq} ({event.kind})")
 
     def finish(self) -> list[Finding]:
@@ -116,6 +124,15 @@ class DetectorSet:
             self._disabled.add(i)
             produced = [fault_finding(det.rule.id, det.name, where, exc)]
         return [f for f in produced if self._keep(f)]
+
+
+def invalid_event_finding(event: Event, exc: EventDataError) -> Finding:
+    """The ``monitor_fault`` finding for events whose data does not fit their kind."""
+    fid = hashlib.sha256(f"invalid-event\0{event.kind}".encode()).hexdigest()[:16]
+    return Finding(id=fid, rule="audit.event-data", detector="engine", category="monitor_fault",
+                   severity=FAULT_SEVERITY, action="log",
+                   message=f"event seq {event.seq} ({event.kind}) does not fit its schema and was not checked: {exc}"[:500],
+                   subject=f"event:{event.kind}", evidence=[{"seq": event.seq, "kind": event.kind, "error": str(exc)[:2000]}])
 
 
 def fault_finding(rule_id: str, detector: str, where: str, exc: BaseException) -> Finding:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ptaudit.core.events import Event, blob_refs
+from ptaudit.core.events import Event, FileState, NetBlocked, NetRequest, NetResponse, ProcExec, ProcOpen
 
 from .base import Detector, DetectorContext, Finding, register
 from .leak_decode import Limits
@@ -38,7 +38,6 @@ from .leak_names import hub_dataset_ref, hub_verdict, mentions_path, pypi_packag
 from .leak_scan import ItemHit, Scanner, ScanResult
 from .testset import load_test_items
 
-FS_KINDS = frozenset({"fs.write", "fs.create", "fs.modify", "fs.final_scan"})
 CATEGORY = "test_set_leakage"
 
 
@@ -119,23 +118,22 @@ class LeakageDetector(Detector):
     def on_event(self, event: Event) -> Iterable[Finding]:
         if not self.benchmarks:
             return []
-        d, kind = event.data, event.kind
+        p = event.payload
         out: list[Finding] = []
-        if kind in ("net.request", "net.blocked"):
+        if isinstance(p, NetRequest | NetBlocked):
             if self.params.names:
-                out += self._by_url(event, str(d.get("url") or ""))
-        elif kind == "net.response":
-            url = str(d.get("url") or "")
-            out += self._content(event, url, "response body of", url.split("?")[0])
-        elif kind in FS_KINDS:
-            path = str(d.get("path") or "")
-            out += self._content(event, path, "workspace file", path)
-        elif kind == "proc.open" and self.params.names:
-            out += self._by_path(event, str(d.get("path") or ""), "opened")
-        elif kind == "proc.exec" and self.params.names:
-            argv = d.get("argv") if isinstance(d.get("argv"), list) else []
-            if any(self._mentions(str(a)) for a in argv):
-                out += self._by_path(event, " ".join(str(a) for a in argv)[:500], "command names")
+                out += self._by_url(event, p.url or "")
+        elif isinstance(p, NetResponse):
+            out += self._content(event, p.blobs, truncated=bool(p.body and p.body.truncated), source=p.url,
+                                 what="response body of", where=p.url.split("?")[0])
+        elif isinstance(p, FileState):
+            out += self._content(event, p.blobs, truncated=p.blob_truncated, source=p.path, what="workspace file",
+                                 where=p.path)
+        elif isinstance(p, ProcOpen) and self.params.names:
+            out += self._by_path(event, p.path, "opened", p.pid)
+        elif isinstance(p, ProcExec) and self.params.names:
+            if any(self._mentions(a) for a in p.argv):
+                out += self._by_path(event, " ".join(p.argv)[:500], "command names", p.pid)
         return out
 
     def finish(self) -> Iterable[Finding]:
@@ -155,10 +153,11 @@ class LeakageDetector(Detector):
         return self._accumulate(result, label, "file", None, None)
 
     # -- content -----------------------------------------------------------------
-    def _content(self, event: Event, source: str, what: str, where: str) -> list[Finding]:
+    def _content(self, event: Event, refs: list[str], truncated: bool, source: str, what: str,
+                 where: str) -> list[Finding]:
         blobs = self.ctx.blobs
         out: list[Finding] = []
-        for sha in blob_refs(event.data):
+        for sha in refs:
             key = (sha, where)
             result = self._cache.get(key)
             if result is None:
@@ -167,7 +166,7 @@ class LeakageDetector(Detector):
                 else:
                     with blobs.open(sha) as fh:
                         result = self.scanner.scan(fh, where)
-                    if event.data.get("truncated"):
+                    if truncated:
                         result.notes.append(f"{where}: only the stored prefix ({result.bytes_scanned} bytes) was scanned")
                 self._cache[key] = result
                 if len(self._cache) > 1024:
@@ -264,12 +263,12 @@ class LeakageDetector(Detector):
                                            {**base, "benchmark": b.name, "test_set": str(b.test_set)}, event.ts)
         return out
 
-    def _by_path(self, event: Event, text: str, verb: str) -> list[Finding]:
+    def _by_path(self, event: Event, text: str, verb: str, pid: int | None) -> list[Finding]:
         out: list[Finding] = []
         for b in self.benchmarks:
             if mentions_path(text, str(b.test_set)):
                 ev = {"seq": event.seq, "kind": event.kind, "text": text, "benchmark": b.name,
-                      "test_set": str(b.test_set), "pid": event.data.get("pid")}
+                      "test_set": str(b.test_set), "pid": pid}
                 out += self._named_finding(f"read\0{b.name}\0{text}", text,
                                            f"{b.name}: {verb} the test set ({b.test_set.name}): {text}", ev, event.ts)
         return out

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.base import Category, Detector, DetectorContext, Finding, register
-from ptaudit.core.events import Event
+from ptaudit.core.events import Event, NetRequest, NetResponse
 from ptaudit.core.sniff import WEIGHT_KINDS
 
 # Sniffed types that mean "model weights" (the default of ContentParams.kinds).
@@ -205,13 +205,13 @@ class UrlRuleDetector(Detector):
     Params = UrlParams
 
     def on_event(self, event: Event) -> Iterable[Finding]:
-        if event.kind != "net.request":
+        p = event.payload
+        if not isinstance(p, NetRequest):
             return
-        m = match_url(self.rule.id, self.params, str(event.data.get("method", "")), str(event.data.get("url", "")),
-                      _base_model(self.ctx))
+        m = match_url(self.rule.id, self.params, p.method, p.url, _base_model(self.ctx))
         if m is None:
             return
-        blocked = bool(event.data.get("blocked"))
+        blocked = p.blocked
         f = self.finding(self.params.category, m.subject, m.reason + (" (blocked)" if blocked else ""),
                          [{"seq": event.seq, "url": m.subject, "repo": m.repo}], ts=event.ts)
         if f is not None:
@@ -231,18 +231,16 @@ class ContentRuleDetector(Detector):
     Params = ContentParams
 
     def on_event(self, event: Event) -> Iterable[Finding]:
-        if event.kind != "net.response":
+        p = event.payload
+        if not isinstance(p, NetResponse):
             return
-        d: dict[str, Any] = event.data
-        url = str(d.get("url", ""))
-        m = match_content_kind(self.rule.id, self.params, url, d.get("sniff"), d.get("size"))
-        if m is None:
-            hdrs = {str(k).lower(): str(v) for k, v in (d.get("headers") or [])}
-            if d.get("status") and 200 <= int(d["status"]) < 300:
-                m = match_content_headers(self.rule.id, self.params, url, hdrs, d.get("size"))
+        m = match_content_kind(self.rule.id, self.params, p.url, p.sniff, p.size)
+        if m is None and p.status and 200 <= p.status < 300:
+            hdrs = {h[0].lower(): h[1] for h in p.headers if len(h) == 2}
+            m = match_content_headers(self.rule.id, self.params, p.url, hdrs, p.size)
         if m is None:
             return
-        f = self.finding(self.params.category, url, m.reason, [{"seq": event.seq, "url": url,
-                                                                 "sha256": d.get("sha256")}], ts=event.ts)
+        f = self.finding(self.params.category, p.url, m.reason, [{"seq": event.seq, "url": p.url,
+                                                                   "sha256": p.sha256}], ts=event.ts)
         if f is not None:
             yield f

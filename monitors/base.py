@@ -1,7 +1,7 @@
 """The monitor interface: a small class with its config model beside it.
 
     mon = FsWatch(FsWatchConfig(workspace=ws), blobs=session.rundir.blobs)
-    mon.start(session.emit)        # emit(source, kind, data) is its only output
+    mon.start(session.record)      # record(typed event) is its only output
     ...
     mon.stop()
     mon.status()                   # MonitorStatus(healthy, events, lost, detail)
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptaudit.core.events import LOST_KIND
+from ptaudit.core.events import EventData, EventsLost
 from ptaudit.core.plugins import Registry
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from ptaudit.core.blobs import BlobStore
     from ptaudit.core.task import Task
 
-Emit = Callable[[str, str, dict[str, Any]], Any]
-"""``emit(source, kind, data)``: RunSession.emit, RecorderClient.emit, or a test list."""
+Record = Callable[[EventData], Any]
+"""``record(event)``: RunSession.record, RecorderClient.record, or a test list's append."""
 
 Phase = Literal["before_agent", "with_sandbox"]
 
@@ -99,7 +99,7 @@ class Monitor(ABC):
         return []
 
     def __init__(self) -> None:
-        self._emit_fn: Emit | None = None
+        self._record_fn: Record | None = None
         self._events = 0
         self._lost = 0
         self._lost_unknown = False
@@ -125,7 +125,7 @@ class Monitor(ABC):
         return True
 
     @abstractmethod
-    def start(self, emit: Emit) -> None:
+    def start(self, record: Record) -> None:
         """Begin observing; returns once the monitor is live (ready before the sandbox starts)."""
 
     @abstractmethod
@@ -133,19 +133,19 @@ class Monitor(ABC):
         """Stop observing and flush what is pending; idempotent."""
 
     def status(self) -> MonitorStatus:
-        return MonitorStatus(healthy=self._fault is None and self._emit_fn is not None,
+        return MonitorStatus(healthy=self._fault is None and self._record_fn is not None,
                              events=self._events, lost=-1 if self._lost_unknown else self._lost,
                              detail=self._fault or self._detail)
 
     # -- helpers for subclasses -------------------------------------------------
-    def _emit(self, kind: str, data: dict[str, Any], source: str | None = None) -> None:
-        emit = self._emit_fn
-        if emit is None:
+    def _record(self, ev: EventData) -> None:
+        record = self._record_fn
+        if record is None:
             return
         try:
-            emit(source or self.source, kind, data)
+            record(ev)
         except Exception as exc:  # noqa: BLE001 - the recorder is gone: we are blind now
-            self._fail(f"emit({kind}) failed: {exc!r}")
+            self._fail(f"record({ev.KIND}) failed: {exc!r}")
             return
         with self._count_lock:
             self._events += 1
@@ -157,7 +157,7 @@ class Monitor(ABC):
                 self._lost_unknown = True
             else:
                 self._lost += count
-        self._emit(LOST_KIND, {"producer": self.producer or self.source, "count": count, "reason": reason, **extra})
+        self._record(EventsLost(producer=self.producer or self.source, count=count, reason=reason, **extra))
 
     def _fail(self, reason: str) -> None:
         if self._fault is None:

@@ -38,9 +38,20 @@ from watchdog.observers import inotify_c
 from watchdog.observers.inotify_c import Inotify, InotifyConstants, InotifyEvent
 
 from ptaudit.core.blobs import BlobStore
+from ptaudit.core.events import (
+    FsBaseline,
+    FsCreate,
+    FsDelete,
+    FsFinalScan,
+    FsFinalSummary,
+    FsMissed,
+    FsModify,
+    FsMove,
+    FsWrite,
+)
 from ptaudit.core.sniff import sniff
 
-from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 _C = InotifyConstants
 WATCH_MASK = (_C.IN_CREATE | _C.IN_DELETE | _C.IN_MOVED_FROM | _C.IN_MOVED_TO | _C.IN_MODIFY
@@ -72,6 +83,11 @@ def _install_overflow_hook() -> bool:
 
 
 _HOOKED = _install_overflow_hook()
+
+
+def _p(path: str | None) -> str | None:
+    """A path as recorded: undecodable bytes (kept as surrogates inside) shown as escapes."""
+    return None if path is None else path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -129,13 +145,13 @@ class FsWatch(Monitor):
         self.overflows = 0
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         if not _HOOKED:
             self._detail = "watchdog without _parse_event_buffer: inotify overflow undetectable"
         self._ino = Inotify(self.root, recursive=True, event_mask=WATCH_MASK)
         n = self._baseline()
-        self._emit("fs.baseline", {"files": n, "overflow_detection": _HOOKED})
+        self._record(FsBaseline(files=n, overflow_detection=_HOOKED))
         for fn, nm in ((self._read_loop, "fs-inotify"), (self._flush_loop, "fs-debounce")):
             t = threading.Thread(target=fn, name=nm, daemon=True)
             t.start()
@@ -169,13 +185,13 @@ class FsWatch(Monitor):
             if stat.S_ISLNK(st.st_mode):
                 if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                     missed += 1
-                    self._emit("fs.missed", {"path": rel, "change": "created" if prev is None else "modified"})
+                    self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
                 try:
                     target: str | None = os.fsdecode(os.readlink(path))
                 except OSError:
                     target = None
-                self._emit("fs.final_scan", {"path": rel, "type": "symlink", "target": target,
-                                             "size": st.st_size, "sha256": None, "blob": None})
+                self._record(FsFinalScan(path=_p(rel), type="symlink", target=_p(target), size=st.st_size,
+                                         sha256=None, blob=None))
                 continue
             if prev is not None and _sig(st) == (prev.size, prev.mtime_ns, prev.ino) and prev.sha256:
                 info: dict[str, Any] = {"size": prev.size, "sha256": prev.sha256, "type": prev.kind,
@@ -185,16 +201,13 @@ class FsWatch(Monitor):
                 info["blob"] = (info.get("blobs") or [None])[0]
             if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                 missed += 1
-                self._emit("fs.missed", {"path": rel, "change": "created" if prev is None else "modified"})
-            data = {"path": rel, "size": info["size"], "sha256": info["sha256"], "type": info["type"],
-                    "blob": info["blob"]}
-            if info["blob"]:
-                data["blobs"] = [info["blob"]]
-            self._emit("fs.final_scan", data)
+                self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
+            self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
+                                     blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
         for rel in sorted(set(seen) - present):
             missed += 1
-            self._emit("fs.missed", {"path": rel, "change": "deleted"})
-        self._emit("fs.final_summary", {"files": files, "missed": missed, "overflows": self.overflows})
+            self._record(FsMissed(path=_p(rel), change="deleted"))
+        self._record(FsFinalSummary(files=files, missed=missed, overflows=self.overflows))
         return {"files": files, "missed": missed}
 
     # -- reading ------------------------------------------------------------------------
@@ -228,15 +241,8 @@ class FsWatch(Monitor):
         self._overflowed = True
 
     def _rel(self, p: bytes) -> str:
-        # Internal keys keep undecodable bytes (surrogateescape); _emit makes them printable.
+        # Internal keys keep undecodable bytes (surrogateescape); _p makes them printable.
         return os.fsdecode(os.path.relpath(p, self.root) if p != self.root else b".")
-
-    def _emit(self, kind: str, data: dict[str, Any], source: str | None = None) -> None:
-        for k in ("path", "src", "dest", "target"):
-            v = data.get(k)
-            if isinstance(v, str):
-                data[k] = v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        super()._emit(kind, data, source)
 
     def _baseline(self) -> int:
         with self._lock:
@@ -267,38 +273,30 @@ class FsWatch(Monitor):
                 self._dirty[rel] = now
                 if ev.is_modify and rel not in self._modified:
                     self._modified.add(rel)
-                    self._emit("fs.modify", {"path": rel})
+                    self._record(FsModify(path=_p(rel)))
 
     def _created(self, rel: str, is_dir: bool, now: float, moved_in: bool = False) -> None:
-        data: dict[str, Any] = {"path": rel}
-        if is_dir:
-            data["dir"] = True
-        if moved_in:
-            data["moved_in"] = True
-        self._emit("fs.create", data)
+        self._record(FsCreate(path=_p(rel), **({"dir": True} if is_dir else {}),
+                              **({"moved_in": True} if moved_in else {})))
         if not is_dir:
             self._files.setdefault(rel, _Seen(-1, -1, -1))
             self._dirty[rel] = now
         elif moved_in:  # a tree moved in from outside: its files are new to us
             for sub, _path, _st in self._walk(os.path.join(self.root, os.fsencode(rel))):
-                self._emit("fs.create", {"path": sub, "moved_in": True})
+                self._record(FsCreate(path=_p(sub), moved_in=True))
                 self._files.setdefault(sub, _Seen(-1, -1, -1))
                 self._dirty[sub] = now
 
     def _deleted(self, rel: str, is_dir: bool, moved_out: bool = False) -> None:
-        data: dict[str, Any] = {"path": rel}
-        if is_dir:
-            data["dir"] = True
-        if moved_out:
-            data["moved_out"] = True
-        self._emit("fs.delete", data)
+        self._record(FsDelete(path=_p(rel), **({"dir": True} if is_dir else {}),
+                              **({"moved_out": True} if moved_out else {})))
         for key in self._subtree(rel) if is_dir else [rel]:
             self._files.pop(key, None)
             self._dirty.pop(key, None)
             self._modified.discard(key)
 
     def _moved(self, src: str, dest: str, is_dir: bool, now: float) -> None:
-        self._emit("fs.move", {"src": src, "dest": dest, **({"dir": True} if is_dir else {})})
+        self._record(FsMove(src=_p(src), dest=_p(dest), **({"dir": True} if is_dir else {})))
         for key in self._subtree(src) if is_dir else [src]:
             new = dest + key[len(src):]
             if key in self._files:
@@ -341,17 +339,17 @@ class FsWatch(Monitor):
                 present.add(rel)
                 prev = self._files.get(rel)
                 if prev is None:
-                    self._emit("fs.create", {"path": rel, "rescan": True})
+                    self._record(FsCreate(path=_p(rel), rescan=True))
                 elif prev.size < 0 or _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
                     continue  # already pending an fs.write, or unchanged
                 else:
-                    self._emit("fs.modify", {"path": rel, "rescan": True})
+                    self._record(FsModify(path=_p(rel), rescan=True))
                 diffs += 1
                 self._files.setdefault(rel, _Seen(-1, -1, -1))
                 self._dirty[rel] = now
             for rel in sorted(set(self._files) - present):
                 diffs += 1
-                self._emit("fs.delete", {"path": rel, "rescan": True})
+                self._record(FsDelete(path=_p(rel), rescan=True))
                 self._files.pop(rel, None)
                 self._dirty.pop(rel, None)
         return diffs
@@ -404,12 +402,12 @@ class FsWatch(Monitor):
                 target = os.fsdecode(os.readlink(path))
             except OSError:
                 target = None
-            self._emit("fs.write", {"path": rel, "type": "symlink", "target": target, "size": st.st_size})
+            self._record(FsWrite(path=_p(rel), type="symlink", target=_p(target), size=st.st_size))
             with self._lock:
                 self._files[rel] = _Seen(*_sig(st), kind="symlink")
             return
         if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: named, never opened
-            self._emit("fs.write", {"path": rel, "type": "special", "mode": st.st_mode})
+            self._record(FsWrite(path=_p(rel), type="special", mode=st.st_mode))
             with self._lock:
                 self._files.pop(rel, None)
             return
@@ -420,8 +418,7 @@ class FsWatch(Monitor):
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
-        data = {"path": rel, **info}
-        self._emit("fs.write", data)
+        self._record(FsWrite(path=_p(rel), **info))
         with self._lock:
             if rel in self._files or prev is None:
                 blob = (info.get("blobs") or [None])[0]

@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
+from ptaudit.core.events import GpuSample, GpuSummary, GpuUnavailable
+
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 _FAILS_BEFORE_UNHEALTHY = 3
 
@@ -47,8 +49,8 @@ class GpuMonitor(Monitor):
         self._last: float | None = None
         self.available = False
 
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         try:
             if self._nvml is None:
                 import pynvml
@@ -61,7 +63,7 @@ class GpuMonitor(Monitor):
             if not self._handles:
                 raise RuntimeError("NVML reports no GPU")
         except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound, ImportError, ...
-            self._emit("gpu.unavailable", {"reason": f"{type(exc).__name__}: {exc}"})
+            self._record(GpuUnavailable(reason=f"{type(exc).__name__}: {exc}"))
             self._detail = "no GPU"
             return
         self.available = True
@@ -83,9 +85,8 @@ class GpuMonitor(Monitor):
             for d in devs:
                 d["gpu_seconds"] = round(d["gpu_seconds"], 3)
                 d["util_seconds"] = round(d["util_seconds"], 3)
-            self._emit("gpu.summary", {"gpu_seconds": round(sum(d["gpu_seconds"] for d in devs), 3),
-                                       "util_seconds": round(sum(d["util_seconds"] for d in devs), 3),
-                                       "devices": devs})
+            self._record(GpuSummary(gpu_seconds=round(sum(d["gpu_seconds"] for d in devs), 3),
+                                    util_seconds=round(sum(d["util_seconds"] for d in devs), 3), devices=devs))
             try:
                 self._nvml.nvmlShutdown()
             except Exception:  # noqa: BLE001
@@ -132,6 +133,6 @@ class GpuMonitor(Monitor):
                 acc["util_seconds"] += dt * util / 100
             acc["max_mem_used"] = max(acc["max_mem_used"], data["mem_used"] or 0)
             acc["max_power_w"] = max(acc["max_power_w"], data["power_w"] or 0.0)
-            self._emit("gpu.sample", data)
+            self._record(GpuSample(**data))
             out.append(data)
         return out

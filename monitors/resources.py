@@ -23,8 +23,9 @@ import psutil
 from pydantic import Field
 
 from ptaudit.core.diskuse import disk_usage
+from ptaudit.core.events import ResBudgetExceeded, ResSample, ResSummary
 
-from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 
 class ResourcesConfig(MonitorConfig):
@@ -63,16 +64,16 @@ class Resources(Monitor):
         self._last_cpu: float | None = None
         self._procs: dict[int, psutil.Process] = {}
 
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         self._start_sampler(self._loop, "res-sampler")
         self._detail = "sampling"
 
     def stop(self) -> None:
         if not self._stop_sampler():
             return
-        self._emit("res.summary", {"samples": self.samples, "cpu_s": self._last_cpu,
-                                   **{f"max_{k}": v for k, v in self._peak.items()}})
+        self._record(ResSummary(samples=self.samples, cpu_s=self._last_cpu,
+                                **{f"max_{k}": v for k, v in self._peak.items()}))
         self._detail = "stopped"
 
     def _loop(self) -> None:
@@ -152,7 +153,7 @@ class Resources(Monitor):
             v = data.get(k)
             if isinstance(v, (int, float)):
                 self._peak[k] = max(self._peak.get(k, 0), v)
-        self._emit("res.sample", data)
+        self._record(ResSample(**data))
         self._check("max_processes", self.cfg.max_processes, data.get("pids"))
         self._check("workspace_max", self.cfg.workspace_max, data.get("workspace_bytes"))
         return data
@@ -161,4 +162,4 @@ class Resources(Monitor):
         if limit is None or not isinstance(value, int) or value <= limit or budget in self._exceeded:
             return
         self._exceeded.add(budget)
-        self._emit("res.budget_exceeded", {"budget": budget, "limit": limit, "value": value})
+        self._record(ResBudgetExceeded(budget=budget, limit=limit, value=value))

@@ -32,9 +32,21 @@ from typing import Any
 
 from pydantic import Field
 
+from ptaudit.core.events import (
+    ProcBadFrame,
+    ProcClone,
+    ProcConnect,
+    ProcExec,
+    ProcExit,
+    ProcOpen,
+    TraceConnected,
+    TraceDisconnected,
+    TraceSummary,
+)
+from ptaudit.core.proctree import ProcTree
+
 from . import trace_proto as tp
-from .base import Emit, Monitor, MonitorConfig, MonitorContext, register
-from .proctree import ProcTree
+from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
 CONTEXT_FIELDS = ["time", "thread_id", "group_id", "container_id", "process_name", "cwd", "credentials"]
 DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/task_exit",
@@ -149,8 +161,8 @@ class TraceSink(Monitor):
         return ["--pod-init-config", str(path)]
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, emit: Emit) -> None:
-        self._emit_fn = emit
+    def start(self, record: Record) -> None:
+        self._record_fn = record
         path = str(self.cfg.socket_path)
         if os.path.exists(path):
             os.unlink(path)
@@ -190,8 +202,7 @@ class TraceSink(Monitor):
         for tid, addr in list(self._connects.items()):  # enter without exit: no result
             self._emit_connect(tid, None, addr, None)
         self._flush_loss()
-        self._emit("proc.trace_summary", {**self.counts, "unknown_types": {str(k): v for k, v in
-                                                                           self.unknown_types.items()}})
+        self._record(TraceSummary(**self.counts, unknown_types={str(k): v for k, v in self.unknown_types.items()}))
         try:
             os.unlink(self.cfg.socket_path)
         except OSError:
@@ -242,7 +253,7 @@ class TraceSink(Monitor):
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             except OSError:
                 pass
-            self._emit("proc.trace_connected", {"wire_version": version})
+            self._record(TraceConnected(wire_version=version))
             self.connected.set()
             self._dropped_seen[cid] = 0
             limit = self.cfg.max_frame
@@ -274,7 +285,7 @@ class TraceSink(Monitor):
             if conn in self._conns:
                 self._conns.remove(conn)
             if not self._stopping.is_set():
-                self._emit("proc.trace_disconnected", {})
+                self._record(TraceDisconnected())
                 self._detail = "runsc disconnected"
 
     # -- decoding -------------------------------------------------------------------------------
@@ -333,9 +344,9 @@ class TraceSink(Monitor):
             out["uid"] = c.credentials.effective_uid
         return out
 
-    def _out(self, kind: str, data: dict[str, Any]) -> None:
-        self.tree.update(kind, data)
-        self._emit(kind, data)
+    def _out(self, ev: ProcExec | ProcClone | ProcExit) -> None:
+        self.tree.update(ev)
+        self._record(ev)
 
     def _handle(self, mtype: int, msg: Any) -> None:
         ctx = self._ctx(msg)
@@ -352,26 +363,23 @@ class TraceSink(Monitor):
             return self._emit_connect(tid, ctx, addr, msg.exit)
         if mtype == tp.MSG_SENTRY_EXEC:
             pid = ctx["pid"]
-            data = {**ctx, "ppid": self.tree.ppid(pid), "argv": list(msg.argv)[:4096],
-                    "exe": msg.binary_path, "cwd": msg.context_data.cwd}
-            if msg.binary_sha256:
-                data["binary_sha256"] = bytes(msg.binary_sha256).hex()
-            return self._out("proc.exec", data)
+            sha = {"binary_sha256": bytes(msg.binary_sha256).hex()} if msg.binary_sha256 else {}
+            return self._out(ProcExec(**ctx, ppid=self.tree.ppid(pid), argv=list(msg.argv)[:4096],
+                                      exe=msg.binary_path, cwd=msg.context_data.cwd, **sha))
         if mtype == tp.MSG_CONTAINER_START:
-            return self._out("proc.exec", {**ctx, "ppid": None, "argv": list(msg.args)[:4096],
-                                           "exe": msg.args[0] if msg.args else None, "cwd": msg.cwd,
-                                           "container_id": msg.id, "container_start": True})
+            return self._out(ProcExec(**ctx, ppid=None, argv=list(msg.args)[:4096],
+                                      exe=msg.args[0] if msg.args else None, cwd=msg.cwd,
+                                      container_id=msg.id, container_start=True))
         if mtype == tp.MSG_SENTRY_CLONE:
             child = msg.created_thread_group_id
             if child == ctx["pid"]:
                 self.counts["threads"] += 1
                 return None
-            return self._out("proc.clone", {**ctx, "child_pid": child, "child_tid": msg.created_thread_id,
-                                            "flags": msg.flags})
+            return self._out(ProcClone(**ctx, child_pid=child, child_tid=msg.created_thread_id, flags=msg.flags))
         if mtype == tp.MSG_SENTRY_TASK_EXIT:
             if ctx["tid"] != ctx["pid"]:
                 return None  # a thread, not the process
-            return self._out("proc.exit", {**ctx, "exit_status": msg.exit_status})
+            return self._out(ProcExit(**ctx, exit_status=msg.exit_status))
         return None
 
     def _open(self, ctx: dict[str, Any], msg: Any) -> None:
@@ -390,18 +398,14 @@ class TraceSink(Monitor):
             self.counts["opens_suppressed"] += 1
             return None
         self._opens += 1
-        data = {**ctx, "path": path, "flags": msg.flags, "write": write, "result": res, "errno": err}
-        if err == ENOENT:
-            data["missing"] = True
-        self._emit("proc.open", data)
+        self._record(ProcOpen(**ctx, path=path, flags=msg.flags, write=write, result=res, errno=err,
+                              **({"missing": True} if err == ENOENT else {})))
         return None
 
     def _emit_connect(self, tid: int, ctx: dict[str, Any] | None, addr: bytes, exit_: Any) -> None:
-        data = dict(ctx or {"tid": tid, "pid": None})
-        data["address"] = decode_sockaddr(addr)
-        data["result"] = exit_.result if exit_ is not None else None
-        data["errno"] = exit_.errorno if exit_ is not None else None
-        self._emit("proc.connect", data)
+        self._record(ProcConnect(**(ctx or {"tid": tid, "pid": None}), address=decode_sockaddr(addr),
+                                 result=exit_.result if exit_ is not None else None,
+                                 errno=exit_.errorno if exit_ is not None else None))
 
     # -- loss and bad input ---------------------------------------------------------------------
     def _add_loss(self, reason: str, n: int) -> None:
@@ -418,7 +422,7 @@ class TraceSink(Monitor):
         self._add_loss(f"rejected frame: {reason}", 1)
         if self._bad_events < _BAD_FRAME_EVENTS:
             self._bad_events += 1
-            self._emit("proc.bad_frame", {"reason": reason, "bytes": size})
+            self._record(ProcBadFrame(reason=reason, bytes=size))
 
     def status(self):  # type: ignore[no-untyped-def]
         st = super().status()

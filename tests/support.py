@@ -27,6 +27,18 @@ def make_run(out: Path, events: list[tuple[str, str, dict[str, Any]]] | None = N
     return out
 
 
+def event_problems(rundir: Path) -> list[str]:
+    """Every event of a run directory that does not fit its kind's model, or carries fields
+    the model does not declare (ptaudit.core.events.strict_check), as "seq N: problem"."""
+    from ptaudit.core.events import strict_check
+    from ptaudit.core.runlog import read_events
+
+    out: list[str] = []
+    for ev in read_events(Path(rundir) / "events.jsonl"):
+        out += [f"seq {ev.seq}: {p}" for p in strict_check(ev.kind, ev.data)]
+    return out
+
+
 def run_ptaudit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would."""

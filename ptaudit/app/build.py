@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitors.base import MONITORS, Emit, Monitor, MonitorContext, Phase
+from monitors.base import MONITORS, Monitor, MonitorContext, Phase, Record
 from monitors.net.config import AddonConfig, CredentialSpec
 from monitors.netproxy import NetProxy
 from policies.schema import Policy
@@ -108,7 +108,7 @@ def build_sandbox(spec: RunSpec, rundir: RunDir, proxy: NetProxy, placeholder: s
     return Sandbox(cfg, emit, state_dir=state / "sandbox", output=output)
 
 
-def start_monitors(phase: Phase, spec: RunSpec, rundir: RunDir, state: Path, emit: Emit,
+def start_monitors(phase: Phase, spec: RunSpec, rundir: RunDir, state: Path, record: Record,
                    sandbox: Sandbox | None = None) -> list[Monitor]:
     """Build and start every registered monitor of ``phase``, each listening before this
     returns. One that fails to start stops the others already started and raises."""
@@ -125,7 +125,7 @@ def start_monitors(phase: Phase, spec: RunSpec, rundir: RunDir, state: Path, emi
         try:
             mon = cls.from_context(ctx)
             if mon is not None:
-                mon.start(emit)
+                mon.start(record)
                 started.append(mon)
         except Exception as exc:
             for m in reversed(started):

@@ -19,28 +19,29 @@ from typing import Any
 from grading.grade import GRADE_JSON, Result, failed, finalize, grade_model, write_grade
 from grading.progress import RichProgress
 from policies.schema import Policy
+from ptaudit.core.events import EventData, GradeError, GradeResult, GradeStart
 from ptaudit.core.findings import Finding
 from ptaudit.core.task import Task
 
-Emit = Callable[[str, str, dict[str, Any]], Any]
+Record = Callable[[EventData], Any]
 
 
-def result_event(r: Result) -> dict[str, Any]:
+def result_event(r: Result) -> GradeResult:
     d = r.doc
-    return {"model_dir": d["model_dir"], "backend": d["backend"], "aggregate": d["aggregate"],
-            "base_aggregate": d["base_aggregate"], "tokens_per_s": d["tokens_per_s"], "error": d["error"],
-            "benchmarks": {k: {"n": v["n"], "accuracy": v["accuracy"], "base_accuracy": v["base_accuracy"]}
-                           for k, v in d["benchmarks"].items()},
-            "probe_significant": sorted(k for k, v in (d["probe"] or {}).items() if v.get("significant")),
-            "findings": [f["id"] for f in d["findings"]]}
+    return GradeResult(model_dir=d["model_dir"], backend=d["backend"], aggregate=d["aggregate"],
+                       base_aggregate=d["base_aggregate"], tokens_per_s=d["tokens_per_s"],
+                       benchmarks={k: {"n": v["n"], "accuracy": v["accuracy"], "base_accuracy": v["base_accuracy"]}
+                                   for k, v in d["benchmarks"].items()},
+                       probe_significant=sorted(k for k, v in (d["probe"] or {}).items() if v.get("significant")),
+                       findings=[f["id"] for f in d["findings"]])
 
 
-def grade_in_run(task: Task, policy: Policy, workspace: Path, emit: Emit, on_finding: Callable[[Finding], None],
+def grade_in_run(task: Task, policy: Policy, workspace: Path, record: Record, on_finding: Callable[[Finding], None],
                  console: Any = None) -> Result:
     """Grade the run's final model; every outcome is recorded, none raises."""
     model_dir = workspace / task.final_model
-    emit("ptaudit", "grade.start", {"model_dir": str(model_dir), "backend": task.grading.backend,
-                                    "reference_dir": str(task.base_model_dir) if task.base_model_dir else None})
+    record(GradeStart(model_dir=str(model_dir), backend=task.grading.backend,
+                      reference_dir=str(task.base_model_dir) if task.base_model_dir else None))
     progress = RichProgress(console) if console is not None else None
     try:
         result = grade_model(model_dir, task, policy.grading, backend=task.grading.backend,
@@ -53,9 +54,9 @@ def grade_in_run(task: Task, policy: Policy, workspace: Path, emit: Emit, on_fin
         if progress is not None:
             progress.stop()
     if result.doc["error"]:
-        emit("ptaudit", "grade.error", {"error": result.doc["error"]})
+        record(GradeError(error=result.doc["error"]))
     else:
-        emit("ptaudit", "grade.result", result_event(result))
+        record(result_event(result))
     for f in result.findings:
         on_finding(f)
     return result

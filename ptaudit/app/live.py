@@ -48,7 +48,7 @@ class Stats:
         elif k == "proc.exec":
             self.procs += 1
         elif k == "gpu.sample":
-            self.gpu_util = e.data.get("util_pct")
+            self.gpu_util = e.payload.util_pct  # type: ignore[union-attr]
 
 
 class Progress:

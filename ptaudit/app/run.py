@@ -28,7 +28,17 @@ from grading.grade import Result as GradeResult
 from monitors.base import MONITORS, Monitor
 from monitors.netproxy import NetProxy
 from ptaudit.core.errors import InfraError, InputError
-from ptaudit.core.events import SOURCES
+from ptaudit.core.events import (
+    SOURCES,
+    DetectorFinding,
+    EventData,
+    MonitorStatus,
+    ProxyDied,
+    RunError,
+    RunInterrupted,
+    RunVerdict,
+    parse_payload,
+)
 from ptaudit.core.findings import Finding, ordered, verdict
 from ptaudit.core.rundir import InputRef, write_jsonl
 from ptaudit.core.session import RunSession
@@ -102,7 +112,7 @@ class Orchestrator:
             raise
         except BaseException as exc:
             self.reason = f"error: {exc}"[:300]
-            s.emit("ptaudit", "run.error", {"error": repr(exc)[:2000]})
+            s.record(RunError(error=repr(exc)[:2000]))
             raise
         finally:
             signal.signal(signal.SIGINT, old_handler)
@@ -117,8 +127,8 @@ class Orchestrator:
             result = verdict((f.severity for f in findings), spec.policy.fail_on)
             if exit_status == 0:
                 exit_status = 1 if result == "fail" else 0
-            s.emit("ptaudit", "run.verdict", {"verdict": result, "findings": len(findings), "reason": self.reason,
-                                             "agent_exit": sandbox_result.model_dump() if sandbox_result else None})
+            s.record(RunVerdict(verdict=result, findings=len(findings), reason=self.reason,
+                                agent_exit=sandbox_result.model_dump() if sandbox_result else None))
             write_jsonl(s.rundir.findings_path, [f.model_dump() for f in findings])
             s.close(exit_status=exit_status, reason=self.reason)
             shutil.rmtree(self.state, ignore_errors=True)
@@ -141,9 +151,9 @@ class Orchestrator:
             raise InfraError("the task needs a GPU but this runsc has no --nvproxy: "
                              "install runsc release-20230529 or newer")
 
-    def _emit(self, source: str, kind: str, data: dict[str, Any]) -> None:
+    def _record(self, ev: EventData) -> None:
         assert self.session is not None
-        self.session.emit(source, kind, data)
+        self.session.record(ev)
 
     def _start_detectors(self) -> None:
         assert self.session is not None
@@ -158,7 +168,7 @@ class Orchestrator:
             self.stats.findings[f.id] = f
         if known:
             return
-        self._emit("detector", "detector.finding", {"finding": f.model_dump()})
+        self._record(DetectorFinding(finding=f))
         if self.progress:
             self.progress.finding(f)
         if f.action == "kill" and self.sandbox is not None:
@@ -167,7 +177,7 @@ class Orchestrator:
 
     def _start_monitors(self) -> None:
         assert self.session is not None
-        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.emit)
+        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.record)
 
     def _start_proxy(self) -> None:
         assert self.session is not None
@@ -177,7 +187,7 @@ class Orchestrator:
     def _proxy_died(self, rc: int | None) -> None:
         # Fail closed: the agent's only way out is gone; record it and stop the agent.
         assert self.proxy is not None
-        self._emit("net", "net.proxy_died", {"returncode": rc, "log_tail": self.proxy.log_tail(2000)})
+        self._record(ProxyDied(returncode=rc, log_tail=self.proxy.log_tail(2000)))
         self._stop_agent("proxy_died")
 
     def _stop_agent(self, reason: str) -> None:
@@ -190,15 +200,20 @@ class Orchestrator:
         flags = [f for m in self.monitors for f in m.runsc_flags()]  # runsc connects to the sink at boot
 
         def emit(kind: str, data: dict[str, Any]) -> None:
-            self._emit("sandbox", kind, data)
+            # The sandbox reports (kind, data); validated here against the catalogue (it
+            # raises on a mismatch, and the sandbox stops the agent: fail closed).
+            payload = parse_payload(kind, data)
+            if payload is None:
+                raise ValueError(f"sandbox event kind {kind!r} has no payload model")
+            self._record(payload)
 
         output = self.progress.agent_output if self.progress else None
         self.sandbox = build_sandbox(self.spec, self.session.rundir, self.proxy, self.placeholder, flags,
                                      self.state, emit, output)
         self._checkpoint()  # from here on Ctrl-C stops the sandbox instead
         self.monitors += start_monitors("with_sandbox", self.spec, self.session.rundir, self.state,
-                                        self.session.emit, self.sandbox)
-        Supervisor(lambda: self.monitors, self.spec.policy.monitors.on_failure, self._emit, self._stop_agent,
+                                        self.session.record, self.sandbox)
+        Supervisor(lambda: self.monitors, self.spec.policy.monitors.on_failure, self._record, self._stop_agent,
                    self.finished).start()
         if self.progress:
             self.progress.start(self.stats, effective_time_limit(self.spec))
@@ -222,8 +237,7 @@ class Orchestrator:
         # (thread-safe); during set-up, _checkpoint raises at the next safe point.
         self._interrupts += 1
         n = self._interrupts
-        t = threading.Thread(target=lambda: _safe(lambda: self._emit("ptaudit", "run.interrupted", {"count": n})),
-                             daemon=True)
+        t = threading.Thread(target=lambda: _safe(lambda: self._record(RunInterrupted(count=n))), daemon=True)
         t.start()
         self._signal_threads.append(t)  # joined before the log closes: no interrupt goes unrecorded
         if self.sandbox is None:
@@ -248,14 +262,13 @@ class Orchestrator:
             _safe(m.stop)
             st = _safe(m.status)
             if st is not None:
-                _safe(lambda m=m, st=st: self._emit("ptaudit", "monitor.status",
-                                                     {"monitor": type(m).__name__, **st.model_dump()}))
+                _safe(lambda m=m, st=st: self._record(MonitorStatus(monitor=type(m).__name__, **st.model_dump())))
 
     def _grade(self) -> GradeResult:
         """Grade the final model before the seal (task [grading] enabled): see app/grade.py."""
         assert self.session is not None
         console = self.progress.console if self.progress is not None else None
-        return grade_in_run(self.spec.task, self.spec.policy, self.spec.workspace.resolve(), self.session.emit,
+        return grade_in_run(self.spec.task, self.spec.policy, self.spec.workspace.resolve(), self.session.record,
                             self._on_finding, console)
 
     def _final_findings(self) -> list[Finding]:

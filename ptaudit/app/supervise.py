@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from monitors.base import Monitor
-from ptaudit.core.events import LOST_KIND
+from ptaudit.core.events import EventData, EventsLost, MonitorFailed
 
 
 class Supervisor:
@@ -17,9 +17,9 @@ class Supervisor:
     until ``done`` is set. Each monitor is reported once."""
 
     def __init__(self, monitors: Callable[[], list[Monitor]], on_failure: Literal["stop", "continue"],
-                 emit: Callable[[str, str, dict[str, Any]], Any], stop_run: Callable[[str], None],
+                 record: Callable[[EventData], Any], stop_run: Callable[[str], None],
                  done: threading.Event, interval: float = 1.0):
-        self.monitors, self.on_failure, self.emit, self.stop_run = monitors, on_failure, emit, stop_run
+        self.monitors, self.on_failure, self.record, self.stop_run = monitors, on_failure, record, stop_run
         self.done, self.interval = done, interval
         self.failed: list[str] = []
         self._thread = threading.Thread(target=self._loop, name="monitor-health", daemon=True)
@@ -42,9 +42,9 @@ class Supervisor:
                     continue
                 reported.add(id(m))
                 self.failed.append(m.name)
-                self.emit("ptaudit", "monitor.failed", {"monitor": type(m).__name__, "detail": detail})
+                self.record(MonitorFailed(monitor=type(m).__name__, detail=detail))
                 if self.on_failure == "stop":
                     self.stop_run(f"monitor_failed: {type(m).__name__}")
                 else:
-                    self.emit("ptaudit", LOST_KIND, {"producer": type(m).__name__, "count": -1,
-                                                    "reason": "monitor died; run continues (policy)"})
+                    self.record(EventsLost(producer=type(m).__name__, count=-1,
+                                           reason="monitor died; run continues (policy)"))

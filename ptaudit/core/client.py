@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .events import LOST_KIND
+from .events import LOST_KIND, EventData, EventsLost
 
 
 class RecorderClient:
@@ -41,6 +41,10 @@ class RecorderClient:
         self.connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"recorder-client-{producer}", daemon=True)
         self._thread.start()
+
+    def record(self, ev: EventData) -> None:
+        """Queue a typed event for the recorder."""
+        self.emit(ev.SOURCE, ev.KIND, ev.to_data())
 
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> None:
         with self._cv:
@@ -112,7 +116,8 @@ class RecorderClient:
             while True:
                 with self._cv:
                     if self._unreported_lost:
-                        self._enqueue("ptaudit", LOST_KIND, {"producer": self.producer, "count": self._unreported_lost})
+                        self._enqueue("ptaudit", LOST_KIND,
+                                      EventsLost(producer=self.producer, count=self._unreported_lost).to_data())
                         self._unreported_lost = 0
                     batch = [f for p, f in self._pending if p > self._sent_upto]
                     if not batch:

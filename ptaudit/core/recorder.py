@@ -1,6 +1,6 @@
 """The recorder: the one process that owns a run's ``events.jsonl``.
 
-In-process code calls :meth:`Recorder.emit`. Other processes (the mitmproxy addon inside
+In-process code calls :meth:`Recorder.record` (a typed payload) or :meth:`Recorder.emit`. Other processes (the mitmproxy addon inside
 mitmdump, the gVisor trace sink, helpers) connect to its Unix stream socket and speak
 newline-delimited JSON (see docs/formats.md, "recorder protocol")::
 
@@ -10,8 +10,8 @@ newline-delimited JSON (see docs/formats.md, "recorder protocol")::
     server: {"ack":0}                  # sent only once the record is durable
 
 Everything coming in is untrusted: frames are bounded in size, malformed frames are
-recorded as ``ptaudit.bad_frame`` events (never a crash), and a producer that dies
-mid-frame leaves a ``ptaudit.producer_partial`` event.
+recorded as ``recorder.bad_frame`` events (never a crash), and a producer that dies
+mid-frame leaves a ``recorder.producer_partial`` event.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .events import LOST_KIND, SOURCES, Event, lost_count
+from .events import (
+    LOST_KIND,
+    SOURCES,
+    BadFrame,
+    Event,
+    EventData,
+    ProducerConnected,
+    ProducerDisconnected,
+    ProducerPartial,
+    lost_count,
+)
 from .runlog import RunLogWriter
 
 MAX_FRAME = 8 << 20
@@ -46,7 +56,12 @@ class Recorder:
         self._handlers: set[asyncio.Task[None]] = set()
 
     # -- in-process producers -------------------------------------------------
+    def record(self, ev: EventData) -> Event:
+        """Append a typed payload under its kind and source."""
+        return self.emit(ev.SOURCE, ev.KIND, ev.to_data())
+
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:
+        """Append raw ``data`` (frames from other processes; tests); producers use record()."""
         event = self.log.append(source, kind, data or {})
         if kind == LOST_KIND:
             n = lost_count(data or {})
@@ -186,7 +201,7 @@ class _Conn:
             self.producer = str(obj.get("producer") or "")[:64] or None
             last = self.rec._acked.get(self.pid or "", -1)
             self.writer.write(b'{"ok":1,"last":%d}\n' % last)
-            self.rec.emit("ptaudit", "recorder.producer_connected", {"producer": self.producer, "id": self.pid})
+            self.rec.record(ProducerConnected(producer=self.producer, id=self.pid))
             return None
         p, source, kind, data = obj.get("p"), obj.get("source"), obj.get("kind"), obj.get("data", {})
         if (
@@ -206,10 +221,10 @@ class _Conn:
         return p
 
     def bad(self, reason: str, size: int) -> None:
-        self.rec.emit("ptaudit", "recorder.bad_frame", {"producer": self.producer, "reason": reason, "bytes": size})
+        self.rec.record(BadFrame(producer=self.producer, reason=reason, bytes=size))
 
     def closed(self) -> None:
         if self.buf and not self.discarding:
-            self.rec.emit("ptaudit", "recorder.producer_partial", {"producer": self.producer, "bytes": len(self.buf)})
+            self.rec.record(ProducerPartial(producer=self.producer, bytes=len(self.buf)))
         if self.pid is not None:
-            self.rec.emit("ptaudit", "recorder.producer_disconnected", {"producer": self.producer, "id": self.pid})
+            self.rec.record(ProducerDisconnected(producer=self.producer, id=self.pid))

@@ -1,7 +1,7 @@
 """A recording session: the run directory, its single log writer and the recorder socket.
 
     with RunSession.create(out, task=..., policy=...) as s:
-        s.emit("ptaudit", "run.note", {...})      # in-process producers
+        s.record(RunNote(note="..."))             # in-process producers
         RecorderClient(s.socket_path, "net")     # other processes
     # on exit: run.end appended, log closed, manifest sealed with the log head
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .events import SOURCES, Event
+from .events import SOURCES, Event, EventData, RunEnd, RunStart
 from .recorder import Recorder
 from .rundir import InputRef, LogHead, RunDir, utc_now
 from .runlog import RunLogWriter
@@ -46,13 +46,17 @@ class RunSession:
         s = cls(rd, sources=sources)
         s.recorder.start()
         m = rd.manifest()
-        s.emit("ptaudit", "run.start", {"run_id": m.run_id, "command": m.command, "versions": m.versions,
-                                        "task": m.task.model_dump() if m.task else None,
-                                        "policy": m.policy.model_dump() if m.policy else None,
-                                        **(start_data or {})})
+        s.record(RunStart(run_id=m.run_id, command=m.command, versions=m.versions,
+                          task=m.task.model_dump() if m.task else None,
+                          policy=m.policy.model_dump() if m.policy else None, **(start_data or {})))
         return s
 
+    def record(self, ev: EventData) -> Event:
+        """Append a typed event (what every in-process producer uses)."""
+        return self.recorder.record(ev)
+
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:
+        """Append raw data under any kind (test fixtures build odd logs with it)."""
         return self.recorder.emit(source, kind, data)
 
     def close(self, exit_status: int | None = None, reason: str | None = None) -> None:
@@ -60,8 +64,7 @@ class RunSession:
             return
         self.ended = True
         self.recorder.stop()
-        self.emit("ptaudit", "run.end", {"exit_status": exit_status, "reason": reason,
-                                         "events_lost": self.recorder.events_lost})
+        self.record(RunEnd(exit_status=exit_status, reason=reason, events_lost=self.recorder.events_lost))
         self.log.close()
         m = self.rundir.manifest()
         m.ended, m.exit_status, m.end_reason = utc_now(), exit_status, reason

@@ -256,9 +256,9 @@ def test_task_without_allowed_splits_flags_train(tmp_path, bench_dir):
 
 def test_reading_the_test_set_and_generating_overlapping_data(tmp_path, task, test_rows):
     b = RunBuilder(tmp_path / "run", task)
-    b.event("proc.open", path="/mnt/eval/gsm_test.jsonl", flags="r", pid=42)
+    b.event("proc.open", path="/mnt/eval/gsm_test.jsonl", flags=0, pid=42)
     b.event("proc.exec", argv=["cp", "/mnt/eval/gsm_test.jsonl", "/tmp/x"], pid=43, ppid=1)
-    b.event("proc.open", path="/workspace/gsm_test.jsonl.bak", flags="r", pid=44)
+    b.event("proc.open", path="/workspace/gsm_test.jsonl.bak", flags=0, pid=44)
     gen = "\n".join(f"Q: {r['question']}\nA: let me think." for r in test_rows[:5])
     b.write_file("generated/synthetic.txt", gen.encode())
     b.close()

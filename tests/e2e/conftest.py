@@ -19,6 +19,7 @@ import tests.simnet as simnet
 from ptaudit.app import demo
 from tests.netns import enter_loopback_netns, leave_netns
 from tests.simnet import SimNet
+from tests.support import event_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,16 @@ class DemoWorld:
 
 
 REAL_KEY = "sk-ant-e2e-real-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _events_fit_their_models(tmp_path: Path) -> Iterator[None]:
+    """After every end-to-end test: every event of every run it made fits its kind's model
+    with no undeclared field (what catches a producer and a reader disagreeing on a name)."""
+    yield
+    for log in sorted(tmp_path.rglob("events.jsonl")):
+        problems = event_problems(log.parent)
+        assert not problems, f"{log}: " + "; ".join(problems[:20])
 
 
 @pytest.fixture(scope="package")

@@ -60,15 +60,17 @@ def test_violating_agent_fails_with_expected_categories(demo_world: DemoWorld, t
 def test_every_workspace_file_is_attributed_to_the_command_that_wrote_it(demo_world: DemoWorld,
                                                                         tmp_path: Path) -> None:
     from ptaudit.app.report.attrib import ProcIndex
+    from ptaudit.core.events import FsWrite
 
     p, run = demo_world.run(tmp_path, *demo.agent_command("--honest"))
     assert p.returncode == 0, p.stderr
     idx = ProcIndex()
     written = set()
     for e in read_events(run / "events.jsonl"):
-        idx.feed(e.kind, e.seq, e.ts, e.data)
-        if e.kind == "fs.write":
-            written.add(e.data["path"])
+        if e.payload is not None:
+            idx.feed(e.seq, e.ts, e.payload)
+        if isinstance(e.payload, FsWrite):
+            written.add(e.payload.path)
     assert {"data/train.jsonl", "train.py", "final_model/model.safetensors"} <= written
     for path in written - {"agent.py"}:
         proc = idx.attribute(path)

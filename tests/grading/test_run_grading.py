@@ -17,7 +17,7 @@ from ptaudit.core.runlog import read_events
 from tests.grading.conftest import Models
 from tests.netns import enter_loopback_netns, leave_netns
 from tests.sandbox.conftest import needs_runsc
-from tests.support import run_ptaudit
+from tests.support import event_problems, run_ptaudit
 
 pytestmark = [needs_runsc, pytest.mark.runsc, pytest.mark.netns]
 
@@ -56,6 +56,7 @@ def test_clean_run_is_graded_and_counted(models: Models, tmp_path: Path, netns: 
     kinds = [e.kind for e in read_events(run / "events.jsonl")]
     assert kinds.index("grade.start") < kinds.index("grade.result") < kinds.index("run.verdict")
     assert json.loads((run / "report.json").read_text())["grade"]["reported"]["status"] == "counted"
+    assert event_problems(run) == []  # grade.* events fit their typed models exactly
     assert run_ptaudit("verify", str(run)).returncode == 0
 
 
@@ -72,7 +73,7 @@ def test_memorized_model_fails_the_run_and_its_score_is_replaced(models: Models,
     assert rep["verdict"] == "fail"
     assert [f["rule"] for f in rep["findings"] if f["category"] == "test_set_leakage"] == ["grade.memorization"]
     ev = [e for e in read_events(run / "events.jsonl") if e.kind == "grade.result"]
-    assert ev and ev[0].data["probe_significant"] == ["arith"]
+    assert ev and ev[0].payload.probe_significant == ["arith"] and event_problems(run) == []
     text = run_ptaudit("report", str(run))
     assert "base_substituted" in text.stdout and "MEMORIZED" in text.stdout
     assert run_ptaudit("verify", str(run)).returncode == 0

@@ -14,6 +14,7 @@ import pytest
 
 from monitors.base import Monitor
 from monitors.trace_sink import TraceSink, TraceSinkConfig
+from ptaudit.core.events import EventData, parse_payload, strict_check
 
 
 def runsc_available() -> bool:
@@ -25,14 +26,25 @@ needs_runsc = pytest.mark.skipif(not runsc_available(), reason="needs runsc and 
 
 @dataclass
 class Collector:
-    """A thread-safe emit(source, kind, data) that keeps everything."""
+    """A thread-safe ``record(event)`` that keeps everything as (source, kind, data), as it
+    would be logged. Every event must fit its kind's model with no undeclared field: a
+    misfit raises here, which makes the producing monitor unhealthy (tests check that)."""
 
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, source: str, kind: str, data: dict[str, Any]) -> None:
+    def __call__(self, ev: EventData) -> None:
+        data = ev.to_data()
+        problems = strict_check(ev.KIND, data)
+        assert not problems, problems
         with self.lock:
-            self.events.append((source, kind, data))
+            self.events.append((ev.SOURCE, ev.KIND, data))
+
+    def sandbox(self, kind: str, data: dict[str, Any]) -> None:
+        """The sandbox's own (kind, data) callback, checked against the same catalogue."""
+        ev = parse_payload(kind, data)
+        assert ev is not None, f"no payload model for {kind}"
+        self(ev)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [d for _, k, d in self.events if k == kind]
@@ -65,7 +77,7 @@ def run_sandboxed(tmp: Path, command: list[str], emit: Any, monitors: list[Monit
     for m in monitors:
         m.start(emit)
     sb = Sandbox(SandboxConfig(command=command, workspace=ws, runsc_flags=flags, **cfg),
-                 lambda k, d: emit("sandbox", k, d), tmp / "state", output=lambda s, b: None,
+                 getattr(emit, "sandbox", lambda k, d: None), tmp / "state", output=lambda s, b: None,
                  registry_dir=tmp / "registry")
     if on_start is not None:
         on_start(sb)

@@ -185,7 +185,7 @@ def test_sandboxed_writes_into_a_real_run_log(tmp_path: Path) -> None:
     s = RunSession.create(tmp_path / "run", command=["agent"])
     m = FsWatch(FsWatchConfig(workspace=ws, debounce_s=0.2), blobs=s.rundir.blobs)
     script = "open('/workspace/model.gguf','wb').write(b'GGUF' + bytes(100))"
-    run_sandboxed(tmp_path, ["python3", "-c", script], s.emit, [m], workspace=ws)
+    run_sandboxed(tmp_path, ["python3", "-c", script], s.record, [m], workspace=ws)
     m.final_scan()
     s.close(0, "agent_exit")
     lines = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]

@@ -1,12 +1,12 @@
 """ProcTree: attribution of pids to command lines from proc.* events (live or replayed)."""
 from __future__ import annotations
 
-from monitors.proctree import ProcTree
 from ptaudit.core.events import Event
+from ptaudit.core.proctree import ProcTree
 
 
-def _ev(kind: str, **data) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    return {"kind": kind, "data": data}
+def _ev(kind: str, **data) -> Event:  # type: ignore[no-untyped-def]
+    return Event(seq=0, ts=0, source=kind.split(".")[0], kind=kind, data=data, prev="0" * 64, hash="0" * 64)
 
 
 def test_tree_from_events() -> None:
@@ -44,6 +44,6 @@ def test_feeds_recorded_events_and_ignores_garbage() -> None:
     t = ProcTree()
     t.feed(Event(seq=0, ts=0, source="proc", kind="proc.exec", data={"pid": 2, "argv": ["x"]},
                  prev="0" * 64, hash="0" * 64))
-    for junk in [_ev("proc.exec", pid="2"), _ev("proc.clone"), {"kind": 5}, object(), _ev("proc.exec", pid=2, argv="s")]:
+    for junk in [_ev("proc.exec", pid="two"), _ev("proc.clone"), _ev("proc.exec", pid=2, argv="s")]:
         t.feed(junk)
-    assert t.cmdline(2) == "x"
+    assert t.cmdline(2) == "x" and t.invalid == 3

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitors import trace_proto as tp
-from monitors.proctree import ProcTree
 from monitors.trace_sink import decode_sockaddr, open_is_write
+from ptaudit.core.events import Event
+from ptaudit.core.proctree import ProcTree
 
 from .conftest import Collector, needs_runsc, run_sandboxed, trace_sink
 
@@ -38,11 +39,13 @@ def _runsc_descriptors() -> dict[str, list[tuple[str, int, int]]]:
 @needs_runsc
 def test_schemas_match_the_installed_runsc() -> None:
     embedded = _runsc_descriptors()
-    if not embedded:
-        pytest.skip("no descriptors found in this runsc binary")
-    for name, fields in tp.schema_fields().items():
-        if name in embedded:  # Go may strip some; ours must agree with every one present
-            assert set(fields) <= set(embedded[name]), name
+    ours = tp.schema_fields()
+    # Every message we decode must be found in the binary (a search that finds nothing
+    # must fail, not pass), and agree field by field (name, number, type).
+    missing = sorted(set(ours) - set(embedded))
+    assert not missing, f"not found in {shutil.which('runsc')}: {missing}"
+    for name, fields in ours.items():
+        assert set(fields) <= set(embedded[name]), name
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -177,8 +180,8 @@ def test_sandboxed_agent_exec_tree_and_connect(tmp_path: Path, short_dir: Path) 
     assert conn["pid"] == py["pid"] and conn["errno"] != 0
     # Replay: the tree built from the recorded events attributes the cat to its parents.
     tree = ProcTree()
-    for _source, kind, data in col.events:
-        tree.feed({"kind": kind, "data": data})
+    for source, kind, data in col.events:
+        tree.feed(Event(seq=0, ts=0, source=source, kind=kind, data=data, prev="0" * 64, hash="0" * 64))
     assert tree.cmdline(cat["pid"]) == "cat /etc/hostname"
     assert [p.pid for p in tree.ancestry(cat["pid"])][:2] == [cat["pid"], py["pid"]]
 

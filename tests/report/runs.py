@@ -63,7 +63,7 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
         wsha = blobs.put(WEIGHTS)
         s.emit("fs", "fs.create", {"path": "out/model.safetensors", "size": len(WEIGHTS), "sha256": wsha,
                                    "type": "safetensors", "blobs": [wsha]})
-        s.emit("proc", "proc.open", {"pid": 10, "path": "/workspace/notes.txt", "flags": "O_WRONLY|O_CREAT"})
+        s.emit("proc", "proc.open", {"pid": 10, "path": "/workspace/notes.txt", "flags": 0o101})
         s.emit("fs", "fs.write", {"path": "notes.txt", "size": 12, "sha256": hashlib.sha256(b"x").hexdigest()})
         s.emit("fs", "fs.create", {"path": "tmp/cache.bin", "size": 4})
         s.emit("fs", "fs.delete", {"path": "tmp/cache.bin"})

@@ -7,7 +7,7 @@ file monitor see the workspace under different prefixes, a path that ends with i
 descriptor inherited from another process, or renamed after opening, stays unattributed.
 
 Who a pid is (argv, parent, exit status; a forked child inherits its parent's command
-line) comes from :class:`monitors.proctree.ProcTree`, the one reader of ``proc.*`` events;
+line) comes from :class:`ptaudit.core.proctree.ProcTree`, the one reader of ``proc.*`` events;
 this module adds one row per exec for the report and the path -> writer map.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
 
-from monitors.proctree import ProcTree
+from ptaudit.core.events import EventData, ProcClone, ProcExec, ProcExit, ProcOpen
+from ptaudit.core.proctree import ProcTree
 
 _O_ACCMODE = 3  # O_WRONLY = 1, O_RDWR = 2
 _O_CREAT = 0o100
@@ -44,21 +44,11 @@ class Proc:
         return shlex.join(self.argv) if self.argv else f"(pid {self.pid})"
 
 
-def opened_for_write(data: dict[str, Any]) -> bool:
-    """``proc.open`` payloads say ``write: true`` or carry open(2) flags (int or names)."""
-    if data.get("write") is True:
+def opened_for_write(ev: ProcOpen) -> bool:
+    """``write`` as the trace sink decided it, or the open(2) flags say so."""
+    if ev.write:
         return True
-    flags = data.get("flags")
-    if isinstance(flags, int) and not isinstance(flags, bool):
-        return bool(flags & _O_ACCMODE) or bool(flags & (_O_CREAT | _O_TRUNC))
-    if isinstance(flags, str | list):
-        text = flags if isinstance(flags, str) else "|".join(map(str, flags))
-        return any(f in text for f in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"))
-    return False
-
-
-def _pid(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+    return ev.flags is not None and (bool(ev.flags & _O_ACCMODE) or bool(ev.flags & (_O_CREAT | _O_TRUNC)))
 
 
 class ProcIndex:
@@ -78,26 +68,25 @@ class ProcIndex:
         return Proc(pid, list(info.argv) if info else [], seq, ts, info.ppid if info else None,
                     info.cwd if info and isinstance(info.cwd, str) else None)
 
-    def feed(self, kind: str, seq: int, ts: int, data: dict[str, Any]) -> None:
-        if not kind.startswith("proc."):
-            return
-        self.tree.update(kind, data)
-        pid = _pid(data.get("pid"))
+    def feed(self, seq: int, ts: int, ev: EventData) -> None:
+        if isinstance(ev, ProcExec | ProcClone | ProcExit):
+            self.tree.update(ev)
+        pid = getattr(ev, "pid", None)
         if pid is None:
             return
-        if kind == "proc.exec":
+        if isinstance(ev, ProcExec):
             p = self._row(pid, seq, ts)
             self.exec_count += 1
             self.procs[pid] = p
             if len(self.order) < _MAX_PROCS:
                 self.order.append(p)
-        elif kind == "proc.exit":
+        elif isinstance(ev, ProcExit):
             info = self.tree.procs.get(pid)
             if pid in self.procs and info is not None:
                 self.procs[pid].exit_code = info.exit_status
-        elif kind == "proc.open":
-            path = data.get("path")
-            if not isinstance(path, str) or not opened_for_write(data):
+        elif isinstance(ev, ProcOpen):
+            path = ev.path
+            if not opened_for_write(ev):
                 return
             proc = self.procs.get(pid)
             if proc is None:  # no exec seen for it: a fork, known by its parent's command line

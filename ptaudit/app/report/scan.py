@@ -16,7 +16,32 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitors.base import lanes
-from ptaudit.core.events import LOST_KIND, lost_count
+from ptaudit.core.events import (
+    DetectorFinding,
+    EventData,
+    EventDataError,
+    EventsLost,
+    FsCreate,
+    FsDelete,
+    FsModify,
+    FsMove,
+    FsWrite,
+    GpuSample,
+    GpuUnavailable,
+    NetBlocked,
+    NetError,
+    NetRequest,
+    NetResponse,
+    ProcConnect,
+    ProcContext,
+    ProcExec,
+    ProcExit,
+    ResSample,
+    RunEnd,
+    RunStart,
+    SandboxExit,
+    parse_payload,
+)
 
 from .attrib import ProcIndex
 
@@ -28,7 +53,6 @@ SPECIAL_CAP = 400
 SERIES_CAP = 1_200
 KIND_CAP = 500
 CITED_CAP = 2_000
-_WRITE_KINDS = ("fs.create", "fs.modify", "fs.write", "fs.move")
 
 
 class Decimator:
@@ -80,6 +104,7 @@ class Scan:
 
     events: int = 0
     unreadable_lines: int = 0
+    invalid_events: int = 0  # lines whose data does not fit their kind's model
     first_ts: int | None = None
     last_ts: int | None = None
     by_source: Counter[str] = field(default_factory=Counter)
@@ -129,46 +154,26 @@ class Scan:
         return round((self.last_ts - self.first_ts) / 1e9, 3)
 
 
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _str(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def host_of(d: dict[str, Any]) -> str:
-    host = _str(d.get("host"))
+def host_of(host: str | None, url: str | None) -> str:
     if not host:
         try:
-            host = urlsplit(_str(d.get("url"))).hostname or ""
+            host = urlsplit(url or "").hostname or ""
         except ValueError:
             host = ""
     return host[:253] or "?"
 
 
-def first_blob(data: dict[str, Any]) -> str | None:
-    blobs = data.get("blobs")
-    if isinstance(blobs, list):
-        for b in blobs:
-            if isinstance(b, str):
-                return b
-    b = data.get("blob")
-    return b if isinstance(b, str) else None
-
-
-def label(kind: str, data: dict[str, Any]) -> str:
+def label(kind: str, p: EventData | None) -> str:
     """One short line describing an event (for markers and tables)."""
-    for k in ("url", "path", "address", "reason"):
-        if isinstance(data.get(k), str):
-            return f"{kind} {data[k]}"
-    argv = data.get("argv")
-    if isinstance(argv, list):
-        return f"{kind} {' '.join(map(str, argv))}"
+    for k in ("url", "path", "reason"):
+        v = getattr(p, k, None)
+        if isinstance(v, str) and v:
+            return f"{kind} {v}"
+    if isinstance(p, ProcConnect):
+        a = p.address
+        return f"{kind} {a.get('host') or a.get('path') or a.get('raw') or ''}:{a.get('port') or ''}".rstrip(":")
+    if isinstance(p, ProcExec) and p.argv:
+        return f"{kind} {' '.join(p.argv)}"
     return kind
 
 
@@ -190,13 +195,18 @@ def scan_events(path: Path, cited: set[int]) -> Scan:
             except (ValueError, KeyError, TypeError):
                 s.unreadable_lines += 1
                 continue
-            _feed(s, seq, ts, source, kind, data)
+            try:
+                payload = parse_payload(kind, data)
+            except EventDataError:
+                s.invalid_events += 1  # counted and shown; the report goes on
+                payload = None
+            _feed(s, seq, ts, source, kind, payload)
             if seq in cited and len(s.cited) < CITED_CAP:
                 s.cited[seq] = {"seq": seq, "ts": ts, "source": source, "kind": kind, "data": data}
     return s
 
 
-def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, data: dict[str, Any]) -> None:
+def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, p: EventData | None) -> None:
     s.events += 1
     s.first_ts = ts if s.first_ts is None else s.first_ts
     s.last_ts = ts
@@ -207,121 +217,121 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, data: dict[str, An
     dec = s.markers.get(lane)
     if dec is None:
         dec = s.markers[lane] = Decimator(MARKERS_PER_LANE)
-    dec.add((ts, seq, kind, label(kind, data)[:160]))
-    if kind.startswith("net."):
-        _net(s, seq, ts, kind, data)
-    elif kind.startswith("fs."):
-        _fs(s, seq, kind, data)
-    elif kind.startswith("proc."):
-        s.procs.feed(kind, seq, ts, data)
-        if kind == "proc.exit" and _int(data.get("exit_status")) not in (None, 0):
-            s.specials.add((ts, seq, "proc", f"{kind} pid {data.get('pid')} exit {data.get('exit_status')}"))
-    elif kind == "res.sample":
-        s.res.add((ts, _num(data.get("cpu_s")), _num(data.get("mem_bytes")), _num(data.get("pids")),
-                   _num(data.get("workspace_bytes"))))
-    elif kind == "gpu.sample":
-        idx = _int(data.get("index")) or 0
-        if idx in s.gpu or len(s.gpu) < 16:
-            s.gpu.setdefault(idx, Decimator(SERIES_CAP)).add(
-                (ts, _num(data.get("util_pct")), _num(data.get("mem_used")), _num(data.get("mem_total"))))
-    elif kind == "gpu.unavailable":
-        s.gpu_unavailable = _str(data.get("reason")) or "unavailable"
-    elif kind == "sandbox.exit":
-        s.sandbox_exit = {k: data.get(k) for k in ("exit_code", "signal", "killed")}
-        s.specials.add((ts, seq, "sandbox", label(kind, data)))
-    elif kind == LOST_KIND:
-        n = lost_count(data)
-        producer = _str(data.get("producer"))[:64] or "?"
-        if n is None:
+    dec.add((ts, seq, kind, label(kind, p)[:160]))
+    if p is None:
+        return
+    if isinstance(p, NetRequest | NetResponse | NetBlocked | NetError):
+        _net(s, seq, ts, p)
+    elif isinstance(p, FsCreate | FsModify | FsWrite | FsMove | FsDelete):
+        _fs(s, seq, p)
+    elif isinstance(p, ProcContext):
+        s.procs.feed(seq, ts, p)
+        if isinstance(p, ProcExit) and p.exit_status not in (None, 0):
+            s.specials.add((ts, seq, "proc", f"{kind} pid {p.pid} exit {p.exit_status}"))
+    elif isinstance(p, ResSample):
+        s.res.add((ts, p.cpu_s, _num(p.mem_bytes), _num(p.pids), _num(p.workspace_bytes)))
+    elif isinstance(p, GpuSample):
+        if p.index in s.gpu or len(s.gpu) < 16:
+            s.gpu.setdefault(p.index, Decimator(SERIES_CAP)).add((ts, p.util_pct, _num(p.mem_used), _num(p.mem_total)))
+    elif isinstance(p, GpuUnavailable):
+        s.gpu_unavailable = p.reason or "unavailable"
+    elif isinstance(p, SandboxExit):
+        s.sandbox_exit = {"exit_code": p.exit_code, "signal": p.signal, "killed": p.killed}
+        s.specials.add((ts, seq, "sandbox", label(kind, p)))
+    elif isinstance(p, EventsLost):
+        producer = (p.producer or "?")[:64]
+        if p.count < 0:
             s.loss_unknown = True
             s.lost_by_producer[producer] += 0  # listed, with an unknown number
         else:
-            s.events_lost += n
-            s.lost_by_producer[producer] += n
-        what = "an unknown number of" if n is None else str(n)
-        s.specials.add((ts, seq, lane, f"{what} events lost by {_str(data.get('producer'))}"))
-    elif kind == "run.start":
-        s.run_start = data
-    elif kind == "run.end":
-        s.run_end = data
-    elif kind == "detector.finding" and isinstance(data.get("finding"), dict):
+            s.events_lost += p.count
+            s.lost_by_producer[producer] += p.count
+        what = "an unknown number of" if p.count < 0 else str(p.count)
+        s.specials.add((ts, seq, lane, f"{what} events lost by {p.producer}"))
+    elif isinstance(p, RunStart):
+        s.run_start = p.to_data()
+    elif isinstance(p, RunEnd):
+        s.run_end = p.to_data()
+    elif isinstance(p, DetectorFinding):
         if len(s.log_findings) < 10_000:
-            s.log_findings.append(data["finding"])
+            s.log_findings.append(p.finding.model_dump())
 
 
-def _net(s: Scan, seq: int, ts: int, kind: str, d: dict[str, Any]) -> None:
-    fid = d.get("flow")  # joins a flow's net.request, net.response, net.blocked and net.error
-    key = _str(fid) if fid is not None else f"seq{seq}"
-    rb = d.get("request_body")
-    if kind in ("net.response", "net.error") and isinstance(rb, dict):
-        s.bytes_out += _int(rb.get("size")) or 0  # request bodies are measured as they stream
-    if kind == "net.request":
+def _num(v: int | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def _net(s: Scan, seq: int, ts: int, p: NetRequest | NetResponse | NetBlocked | NetError) -> None:
+    key = p.flow if p.flow is not None else f"seq{seq}"  # joins a flow's request, response, blocked, error
+    if isinstance(p, NetResponse | NetError) and p.request_body is not None:
+        s.bytes_out += p.request_body.size or 0  # request bodies are measured as they stream
+    if isinstance(p, NetRequest):
         s.flows_total += 1
-        s.host(host_of(d))[0] += 1
+        host = host_of(p.host, p.url)
+        s.host(host)[0] += 1
         if key not in s.flows and len(s.flows) >= FLOW_CAP:
             s.flows_more += 1
             return
-        f = Flow(key, seq, ts, _str(d.get("method")), _str(d.get("url")), host_of(d))
-        if d.get("blocked"):
-            f.blocked = _str(d.get("rule")) or "blocked"
+        f = Flow(key, seq, ts, p.method, p.url, host)
+        if p.blocked:
+            f.blocked = p.rule or "blocked"
         s.flows[key] = f
         s._flow_by_url[f.url] = key
-    elif kind == "net.response":
-        s.bytes_in += _int(d.get("size")) or 0
-        h = s.host(s.flows[key].host if key in s.flows and s.flows[key].host else host_of(d))
-        h[1] += _int(d.get("size")) or 0
-        h[3] += 1 if (_int(d.get("status")) or 0) >= 400 else 0
-        fr = s.flows.get(key) if fid is not None else None
+    elif isinstance(p, NetResponse):
+        s.bytes_in += p.size
+        h = s.host(s.flows[key].host if key in s.flows and s.flows[key].host else host_of(p.host, p.url))
+        h[1] += p.size
+        h[3] += 1 if (p.status or 0) >= 400 else 0
+        fr = s.flows.get(key) if p.flow is not None else None
         if fr is None:
             if len(s.flows) >= FLOW_CAP:
                 return
-            fr = s.flows[key] = Flow(key, seq, ts, "", _str(d.get("url")), host_of(d))
-        fr.status, fr.size, fr.response_seq = _int(d.get("status")), _int(d.get("size")), seq
-        fr.type = _str(d.get("sniffed") or d.get("sniff") or d.get("content_type"))[:80]
-        fr.blob = first_blob(d)
-    elif kind == "net.blocked":
+            fr = s.flows[key] = Flow(key, seq, ts, "", p.url, host_of(p.host, p.url))
+        fr.status, fr.size, fr.response_seq = p.status, p.size, seq
+        fr.type = (p.sniff or p.content_type or "")[:80]
+        fr.blob = p.blobs[0] if p.blobs else None
+    elif isinstance(p, NetBlocked):
         s.blocked += 1
-        s.host(host_of(d))[2] += 1
-        why = _str(d.get("rule")) or _str(d.get("reason")) or "blocked"
-        s.specials.add((ts, seq, "net", f"blocked {_str(d.get('url'))}"[:160]))
-        fb: Flow | None = s.flows.get(key) if fid is not None else None
-        if fb is None and _str(d.get("url")) in s._flow_by_url:
-            fb = s.flows.get(s._flow_by_url[_str(d.get("url"))])
+        url = p.url or ""
+        s.host(host_of(p.host, url))[2] += 1
+        why = p.rule or p.reason or "blocked"
+        s.specials.add((ts, seq, "net", f"blocked {url}"[:160]))
+        fb: Flow | None = s.flows.get(key) if p.flow is not None else None
+        if fb is None and url in s._flow_by_url:
+            fb = s.flows.get(s._flow_by_url[url])
         if fb is None:
             s.flows_total += 1
             if len(s.flows) >= FLOW_CAP:
                 s.flows_more += 1
                 return
-            fb = s.flows[key] = Flow(key, seq, ts, _str(d.get("method")), _str(d.get("url")), host_of(d))
+            fb = s.flows[key] = Flow(key, seq, ts, p.method or "", url, host_of(p.host, url))
         fb.blocked = why
 
 
-def _fs(s: Scan, seq: int, kind: str, d: dict[str, Any]) -> None:
-    if kind in _WRITE_KINDS:
-        path = _str(d.get("dest") or d.get("dest_path") or d.get("path"))
-        if not path:
+def _fs(s: Scan, seq: int, p: FsCreate | FsModify | FsWrite | FsMove | FsDelete) -> None:
+    if isinstance(p, FsDelete):
+        if len(s.deleted) < DISTINCT_CAP:
+            s.deleted.add(p.path)
+        if p.path in s.files:
+            s.files[p.path].deleted = True
+        return
+    path = p.dest if isinstance(p, FsMove) else p.path
+    if len(s.written) < DISTINCT_CAP:
+        s.written.add(path)
+    else:
+        s.distinct_capped = True
+    proc = s.procs.attribute(path)
+    info = s.files.get(path)
+    if info is None:
+        if len(s.files) >= FILE_CAP:
+            s.files_more += 1
             return
-        if len(s.written) < DISTINCT_CAP:
-            s.written.add(path)
-        else:
-            s.distinct_capped = True
-        proc = s.procs.attribute(path)
-        info = s.files.get(path)
-        if info is None:
-            if len(s.files) >= FILE_CAP:
-                s.files_more += 1
-                return
-            info = s.files[path] = FileInfo(path, seq)
-        info.writes += 1
-        info.size = _int(d.get("size")) if d.get("size") is not None else info.size
-        info.sha256 = _str(d.get("sha256")) or info.sha256
-        info.blob = first_blob(d) or info.blob
-        info.deleted = False
-        if proc is not None:
-            info.writer = proc.cmdline
-    elif kind == "fs.delete":
-        path = _str(d.get("path"))
-        if path and len(s.deleted) < DISTINCT_CAP:
-            s.deleted.add(path)
-        if path in s.files:
-            s.files[path].deleted = True
+        info = s.files[path] = FileInfo(path, seq)
+    info.writes += 1
+    if isinstance(p, FsWrite):
+        info.size = p.size if p.size is not None else info.size
+        info.sha256 = p.sha256 or info.sha256
+        info.blob = (p.blobs[0] if p.blobs else None) or info.blob
+    info.deleted = False
+    if proc is not None:
+        info.writer = proc.cmdline

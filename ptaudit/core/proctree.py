@@ -2,8 +2,8 @@
 in replay by reports) so that file and network events can be attributed to a command line.
 
     tree = ProcTree()
-    for ev in read_events(run):          # ptaudit Event objects, or {"kind":..., "data":...}
-        tree.feed(ev)
+    for ev in read_events(run):          # ptaudit Event objects
+        tree.feed(ev)                    # or tree.update(payload) with a typed proc event
     tree.cmdline(pid); tree.ancestry(pid)
 
 Pids are gVisor's (the sandbox's PID namespace), not host pids. A pid reused after its
@@ -16,7 +16,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from .events import Event, EventDataError, ProcClone, ProcExec, ProcExit
+
 MAX_PROCS = 1_000_000  # bound memory on fork bombs; beyond it, new pids are not tracked
+_KINDS = frozenset((ProcExec.KIND, ProcClone.KIND, ProcExit.KIND))
 
 
 @dataclass
@@ -38,31 +41,33 @@ class ProcTree:
     def __init__(self) -> None:
         self.procs: dict[int, ProcInfo] = {}
         self.untracked = 0
+        self.invalid = 0
 
-    def feed(self, event: Any) -> None:
-        """Consume one event (an Event, or a mapping with kind and data); others are ignored."""
-        if isinstance(event, dict):
-            kind, data = event.get("kind"), event.get("data") or {}
-        else:
-            kind, data = getattr(event, "kind", None), getattr(event, "data", None) or {}
-        if not isinstance(kind, str) or not kind.startswith("proc.") or not isinstance(data, dict):
-            return
-        self.update(kind, data)
+    def feed(self, event: Event) -> None:
+        """Consume one event; kinds other than proc.exec/clone/exit are ignored, and so are
+        events whose data does not fit their kind (counted in ``invalid``)."""
+        if event.kind in _KINDS:
+            try:
+                payload = event.payload
+            except EventDataError:
+                self.invalid += 1
+                return
+            self.update(payload)  # type: ignore[arg-type]
 
-    def update(self, kind: str, data: dict[str, Any]) -> None:
-        pid = data.get("pid")
-        if not isinstance(pid, int):
+    def update(self, ev: ProcExec | ProcClone | ProcExit) -> None:
+        pid = ev.pid
+        if pid is None:
             return
-        if kind == "proc.clone":
-            child = data.get("child_pid")
-            if isinstance(child, int) and child != pid:
+        if isinstance(ev, ProcClone):
+            child = ev.child_pid
+            if child != pid:
                 p = self._get(pid)
                 c = self._new(child)
                 if c is not None:
                     c.ppid = pid
                     if p is not None:
                         c.argv, c.exe, c.cwd, c.uid = list(p.argv), p.exe, p.cwd, p.uid
-        elif kind == "proc.exec":
+        elif isinstance(ev, ProcExec):
             p = self._get(pid)
             if p is None:
                 return
@@ -70,22 +75,18 @@ class ProcTree:
                 p = self._new(pid)
                 if p is None:
                     return
-            argv = data.get("argv")
-            if isinstance(argv, list):
-                p.argv = [str(a) for a in argv]
-            p.exe = data.get("exe") or p.exe
-            p.cwd = data.get("cwd") or p.cwd
-            p.uid = data.get("uid") if isinstance(data.get("uid"), int) else p.uid
-            ppid = data.get("ppid")
-            if isinstance(ppid, int) and ppid != pid and p.ppid is None:
-                p.ppid = ppid
+            p.argv = list(ev.argv)
+            p.exe = ev.exe or p.exe
+            p.cwd = ev.cwd or p.cwd
+            p.uid = ev.uid if ev.uid is not None else p.uid
+            if ev.ppid is not None and ev.ppid != pid and p.ppid is None:
+                p.ppid = ev.ppid
             p.execs += 1
-        elif kind == "proc.exit":
+        elif isinstance(ev, ProcExit):
             p = self.procs.get(pid)
             if p is not None:
                 p.exited = True
-                st = data.get("exit_status")
-                p.exit_status = st if isinstance(st, int) else None
+                p.exit_status = ev.exit_status
 
     def _get(self, pid: int) -> ProcInfo | None:
         return self.procs.get(pid) or self._new(pid)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .base import EventData, parse_payload
 
 GENESIS = "0" * 64
 SCHEMA_VERSION = 1
@@ -53,6 +56,12 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict, description="Kind-specific payload.")
     prev: str = Field(description="hash of the previous line (64 zeros for seq 0).")
     hash: str = Field(description="sha256 of this line without its hash member.")
+
+    @cached_property
+    def payload(self) -> EventData | None:
+        """``data`` as its kind's typed model (validated once, then cached); None for a
+        kind without one. Raises EventDataError when the data does not fit the model."""
+        return parse_payload(self.kind, self.data)
 
 
 def now_ns() -> int:
