@@ -46,7 +46,13 @@ def load_tokenizer(model_dir: Path) -> Tokenizer:
     tokenizer's own end tokens (ChatML's <|im_end|> included)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False, local_files_only=True)
+    from .modeldir import ModelDirError
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exceptions on bad files
+        raise ModelDirError(f"model directory refused: {model_dir}: the tokenizer cannot be loaded: "
+                            f"{str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
     stops: list[int] = []
     gen = model_dir / "generation_config.json"
     if gen.is_file():

@@ -40,6 +40,10 @@ def test_grade_memorized_model_against_its_base(models: Models, tmp_path: Path) 
     assert doc["findings"][0]["category"] == "test_set_leakage"
     assert "MEMORIZED" in p.stdout and "finding [high] test_set_leakage" in p.stdout
     assert "Traceback" not in p.stderr
+    # piped, the progress bar becomes one plain line per phase: items and tokens/s
+    assert "grade: final arith: 12 items," in p.stderr and "grade: final probe arith: 24 items," in p.stderr
+    assert "grade: base arith: 12 items," in p.stderr and "grade: base probe arith: 12 items," in p.stderr
+    assert p.stderr.count("tok/s") >= 4
     rows = [json.loads(x) for x in (tmp_path / "grade-items.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all(r["score"] == 1.0 for r in rows)
 

@@ -119,3 +119,10 @@ def test_size_limit_and_malformed_directories(models: Models, tmp_path: Path) ->
         check_model_dir(models.test_set, 1 << 30)
     with pytest.raises(ModelDirError, match="No such file"):
         check_model_dir(tmp_path / "missing", 1 << 30)
+
+
+def test_a_broken_tokenizer_is_a_clean_refusal(models: Models, tmp_path: Path) -> None:
+    d = _copy(models, tmp_path)
+    (d / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "Nope"}}')
+    with pytest.raises(ModelDirError, match="the tokenizer cannot be loaded"):
+        _grade(models, tmp_path, d)

@@ -77,3 +77,17 @@ def test_memorized_model_fails_the_run_and_its_score_is_replaced(models: Models,
     text = run_ptaudit("report", str(run))
     assert "base_substituted" in text.stdout and "MEMORIZED" in text.stdout
     assert run_ptaudit("verify", str(run)).returncode == 0
+
+
+def test_refused_final_model_is_recorded_and_never_counted(models: Models, tmp_path: Path, netns: None) -> None:
+    bad = tmp_path / "bad-model"
+    shutil.copytree(models.random, bad)
+    (bad / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")  # a pickle: never loaded
+    p, run = _run(models, tmp_path, bad)
+    assert p.returncode == 0, p.stdout + p.stderr  # the audit itself passed
+    doc = json.loads((run / "grade.json").read_text())
+    assert doc["error"].startswith("model directory refused:") and "pytorch_model.bin" in doc["error"]
+    assert doc["reported"] == {"aggregate": None, "status": "withheld"} and doc["benchmarks"] == {}
+    errs = [e for e in read_events(run / "events.jsonl") if e.kind == "grade.error"]
+    assert len(errs) == 1 and "pytorch_model.bin" in errs[0].payload.error
+    assert "not graded: model directory refused" in run_ptaudit("report", str(run)).stdout
