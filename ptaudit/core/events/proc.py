@@ -76,6 +76,17 @@ class ProcConnect(ProcContext):
     errno: int | None = None
 
 
+class ProcDup(ProcContext):
+    """A pipe became a process's stdin (0), stdout (1) or stderr (2): how a shell wires a
+    pipeline, and how a parent captures a child's output. Other dups are not recorded."""
+
+    KIND = "proc.dup"
+    SOURCE = "proc"
+    old_fd: int
+    new_fd: int
+    fd_path: str = Field(description='What old_fd was, e.g. "pipe:[12]".')
+
+
 class ProcBadFrame(EventData):
     """A malformed trace-point frame from runsc (only the first few are recorded; all are counted)."""
 
