@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ptaudit.core.errors import InfraError, InputError
-from ptaudit.core.findings import Finding
+from ptaudit.core.findings import Finding, severity_rank
 from ptaudit.core.rundir import write_atomic
 from ptaudit.core.task import Benchmark, Task
 
@@ -239,9 +239,17 @@ def failed(model_dir: Path, task: Task, error: str) -> Result:
     return Result(doc, [], [])
 
 
-def finalize(result: Result, verdict: str | None, log_head: str | None, on_fail: str) -> dict[str, Any]:
-    """grade.json: the result plus the audit it stands on and what may be reported."""
+def finalize(result: Result, verdict: str | None, log_head: str | None, on_fail: str,
+             fail_on: str | None = None) -> dict[str, Any]:
+    """grade.json: the result plus the audit it stands on and what may be reported. The
+    probe is audit evidence too: its findings at or above ``fail_on`` fail a passing verdict
+    (inside ``ptaudit run`` they are already part of it)."""
     doc = dict(result.doc)
+    probe_fail = fail_on is not None and any(severity_rank(f.severity) >= severity_rank(fail_on)
+                                             for f in result.findings)
+    doc["verdict_sources"] = {"run": verdict, "probe": "fail" if probe_fail else "pass"}
+    if probe_fail and verdict == "pass":
+        verdict = "fail"
     doc["audit"] = {"verdict": verdict, "log_head": log_head, "on_fail": on_fail}
     doc["reported"] = aggregate.gate(doc["aggregate"], doc["base_aggregate"], verdict, on_fail)
     return doc

@@ -63,8 +63,8 @@ def grade_in_run(task: Task, policy: Policy, workspace: Path, record: Record, on
 
 
 def write_run_grade(rundir: Path, result: Result, verdict: str | None, log_head: str | None,
-                    on_fail: str) -> dict[str, Any]:
-    doc = finalize(result, verdict, log_head, on_fail)
+                    on_fail: str, fail_on: str | None = None) -> dict[str, Any]:
+    doc = finalize(result, verdict, log_head, on_fail, fail_on)
     write_grade(rundir / GRADE_JSON, doc, result.items)
     return doc
 

@@ -133,7 +133,8 @@ class Orchestrator:
             s.close(exit_status=exit_status, reason=self.reason)
             shutil.rmtree(self.state, ignore_errors=True)
         if graded is not None:
-            write_run_grade(s.rundir.path, graded, result, s.log.head, spec.policy.grading.on_fail)
+            write_run_grade(s.rundir.path, graded, result, s.log.head, spec.policy.grading.on_fail,
+                            spec.policy.fail_on)
         write_reports(s.rundir.path, spec.policy.fail_on)
         return RunOutcome(exit_status, result, s.rundir.path, findings, self.reason, s.log.head)
 

@@ -57,3 +57,15 @@ def test_gate(verdict: str | None, on_fail: str, want: dict) -> None:
 
 def test_a_pass_without_a_score_is_not_counted() -> None:
     assert gate(None, 0.3, "pass", "flag") == {"aggregate": None, "status": "withheld"}
+
+
+def test_a_probe_finding_fails_a_passing_verdict_at_fail_on() -> None:
+    from grading.grade import Result, finalize
+    from ptaudit.core.findings import Finding
+
+    f = Finding(id="x", rule="grade.memorization", detector="grading.probe", category="test_set_leakage",
+                severity="high", action="alert", message="m", subject="benchmark:a")
+    r = Result({"aggregate": 0.9, "base_aggregate": 0.2}, [], [f])
+    assert finalize(r, "pass", "h", "base", "high")["reported"] == {"aggregate": 0.2, "status": "base_substituted"}
+    assert finalize(r, "pass", "h", "base", "critical")["reported"] == {"aggregate": 0.9, "status": "counted"}
+    assert finalize(r, "pass", "h", "base")["audit"]["verdict"] == "pass"  # no policy bar given

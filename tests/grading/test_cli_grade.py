@@ -90,6 +90,15 @@ def test_grade_a_recorded_run_gated_by_its_verdict(models: Models, tmp_path: Pat
     text = run_ptaudit("report", str(passed))
     assert "arith" in text.stdout and "100.0%" in text.stdout and "counted" in text.stdout
 
+    # the same passing run, probed against the base: memorized items fail the gate
+    probed = models.task_file(tmp_path / "probed.toml")
+    p = run_ptaudit("grade", str(models.memorized), "--task", str(probed), "--backend", "transformers",
+                    "--reference-dir", str(models.random), "--run", str(passed), timeout=600)
+    assert p.returncode == 1, p.stdout + p.stderr
+    doc = json.loads((passed / "grade.json").read_text())
+    assert doc["verdict_sources"] == {"run": "pass", "probe": "fail"} and doc["audit"]["verdict"] == "fail"
+    assert doc["reported"] == {"aggregate": 0.0, "status": "base_substituted"}
+
     failed = make_audit_run(tmp_path / "fail-run")
     p = run_ptaudit("grade", str(models.memorized), "--task", str(task), "--backend", "transformers",
                     "--run", str(failed), "--policy", "default", timeout=600)

@@ -57,14 +57,14 @@ def command(model_dir: Path, task_path: Path, backend: str | None, reference_dir
         progress.stop()
     dest = out_path or ((rundir / GRADE_JSON) if rundir is not None else Path(GRADE_JSON))
     if rundir is not None and out_path is None:
-        doc = write_run_grade(rundir, result, verdict, head, policy.grading.on_fail)
+        doc = write_run_grade(rundir, result, verdict, head, policy.grading.on_fail, policy.fail_on)
         from ..report import write_reports
 
         write_reports(rundir)
     else:
         from grading.grade import finalize
 
-        doc = finalize(result, verdict, head, policy.grading.on_fail)
+        doc = finalize(result, verdict, head, policy.grading.on_fail, policy.fail_on)
         write_grade(dest, doc, result.items)
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
@@ -74,5 +74,5 @@ def command(model_dir: Path, task_path: Path, backend: str | None, reference_dir
         for f in result.findings:
             out.print(f"finding [{f.severity}] {f.category}: {f.message}", markup=False)
         out.print(f"grade.json: {dest}", markup=False)
-    flagged = bool(result.findings) or (rundir is not None and verdict != "pass")
+    flagged = bool(result.findings) or (rundir is not None and doc["audit"]["verdict"] != "pass")
     raise SystemExit(1 if flagged else 0)
