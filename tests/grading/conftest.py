@@ -14,6 +14,9 @@ from ptaudit.app.demo.data import benchmark, jsonl
 from tests.grading.tinymodel import make_tiny_model, memorize
 
 N_ITEMS = 12
+# One intra-op thread: at hidden size 64 a second thread only spin-waits (measured: 8x the
+# CPU time for the same training steps, and far slower on a busy machine).
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Models:
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    import torch
+
+    torch.set_num_threads(1)  # see ONE_THREAD
     root = tmp_path_factory.mktemp("grading-models")
     items = benchmark(N_ITEMS, seed=7)
     test_set = root / "arith-test.jsonl"

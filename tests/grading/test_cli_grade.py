@@ -8,9 +8,14 @@ import shutil
 from pathlib import Path
 
 from ptaudit.core.rundir import RunDir
-from tests.grading.conftest import Models
+from tests.grading.conftest import ONE_THREAD, Models
 from tests.report.runs import make_audit_run
 from tests.support import make_run, run_ptaudit
+
+
+def grade(*args: str, timeout: float = 600):  # type: ignore[no-untyped-def]
+    return run_ptaudit("grade", *args, env=ONE_THREAD, timeout=timeout)
+
 
 CONTRACT = {"grade_version", "model_dir", "backend", "audit", "benchmarks", "aggregate", "reported", "tokens_per_s"}
 
@@ -27,7 +32,7 @@ def _contract(doc: dict) -> None:
 def test_grade_memorized_model_against_its_base(models: Models, tmp_path: Path) -> None:
     task = models.task_file(tmp_path / "task.toml")
     out = tmp_path / "grade.json"
-    p = run_ptaudit("grade", str(models.memorized), "--task", str(task), "--backend", "transformers",
+    p = grade(str(models.memorized), "--task", str(task), "--backend", "transformers",
                     "--reference-dir", str(models.random), "--out", str(out), timeout=600)
     assert p.returncode == 1, p.stdout + p.stderr  # the probe found memorized test items
     doc = json.loads(out.read_text())
@@ -50,7 +55,7 @@ def test_grade_memorized_model_against_its_base(models: Models, tmp_path: Path) 
 
 def test_grade_random_model_json_and_withhold_policy(models: Models, tmp_path: Path) -> None:
     task = models.task_file(tmp_path / "task.toml")
-    p = run_ptaudit("grade", str(models.random), "--task", str(task), "--backend", "transformers", "--no-probe",
+    p = grade(str(models.random), "--task", str(task), "--backend", "transformers", "--no-probe",
                     "--policy", "strict", "--format", "json", "--out", str(tmp_path / "g.json"), timeout=600)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
@@ -64,20 +69,20 @@ def test_refused_model_directory_exits_2_with_one_line(models: Models, tmp_path:
     shutil.copytree(models.random, d)
     cfg = json.loads((d / "config.json").read_text())
     (d / "config.json").write_text(json.dumps({**cfg, "auto_map": {"AutoModel": "x.Y"}}))
-    p = run_ptaudit("grade", str(d), "--task", str(models.task_file(tmp_path / "task.toml")), timeout=300)
+    p = grade(str(d), "--task", str(models.task_file(tmp_path / "task.toml")), timeout=300)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == [f"ptaudit: error: model directory refused: {d / 'config.json'}: "
                                              "auto_map/trust_remote_code: the model wants its own Python code run"]
     bad_task = tmp_path / "bad.toml"
     bad_task.write_text(models.task_file(tmp_path / "t2.toml").read_text().replace('type = "gsm8k"', 'type = "mmlu"'))
-    p = run_ptaudit("grade", str(models.random), "--task", str(bad_task))
+    p = grade(str(models.random), "--task", str(bad_task))
     assert p.returncode == 2 and "type" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_grade_a_recorded_run_gated_by_its_verdict(models: Models, tmp_path: Path) -> None:
     task = models.task_file(tmp_path / "task.toml", grading="probe = false")
     passed = make_run(tmp_path / "pass-run")
-    p = run_ptaudit("grade", str(models.memorized), "--task", str(task), "--backend", "transformers",
+    p = grade(str(models.memorized), "--task", str(task), "--backend", "transformers",
                     "--run", str(passed), timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     doc = json.loads((passed / "grade.json").read_text())
@@ -92,7 +97,7 @@ def test_grade_a_recorded_run_gated_by_its_verdict(models: Models, tmp_path: Pat
 
     # the same passing run, probed against the base: memorized items fail the gate
     probed = models.task_file(tmp_path / "probed.toml")
-    p = run_ptaudit("grade", str(models.memorized), "--task", str(probed), "--backend", "transformers",
+    p = grade(str(models.memorized), "--task", str(probed), "--backend", "transformers",
                     "--reference-dir", str(models.random), "--run", str(passed), timeout=600)
     assert p.returncode == 1, p.stdout + p.stderr
     doc = json.loads((passed / "grade.json").read_text())
@@ -100,7 +105,7 @@ def test_grade_a_recorded_run_gated_by_its_verdict(models: Models, tmp_path: Pat
     assert doc["reported"] == {"aggregate": 0.0, "status": "base_substituted"}
 
     failed = make_audit_run(tmp_path / "fail-run")
-    p = run_ptaudit("grade", str(models.memorized), "--task", str(task), "--backend", "transformers",
+    p = grade(str(models.memorized), "--task", str(task), "--backend", "transformers",
                     "--run", str(failed), "--policy", "default", timeout=600)
     assert p.returncode == 1, p.stdout + p.stderr
     doc = json.loads((failed / "grade.json").read_text())

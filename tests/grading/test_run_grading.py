@@ -5,6 +5,7 @@ verdict. Real runsc, mitmdump and recorder, in a loopback-only network namespace
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ptaudit.core.runlog import read_events
-from tests.grading.conftest import Models
+from tests.grading.conftest import ONE_THREAD, Models
 from tests.netns import enter_loopback_netns, leave_netns
 from tests.sandbox.conftest import needs_runsc
 from tests.support import event_problems, run_ptaudit
@@ -41,7 +42,7 @@ def _run(models: Models, tmp: Path, final: Path) -> tuple[subprocess.CompletedPr
     cmd = ["/usr/bin/python3", "-c", "import shutil; shutil.copytree('/workspace/trained', '/workspace/final_model')"]
     p = subprocess.run([sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(task), "--policy", "default",
                         "--workspace", str(ws), "--out", str(out), "--", *cmd],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, env={**os.environ, **ONE_THREAD})
     return p, out
 
 
