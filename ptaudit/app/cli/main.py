@@ -35,6 +35,9 @@ def _register() -> None:
 
     for mod in (run, grade, report, replay, verify, scan, provenance, policy, doctor, demo):
         cli.add_command(mod.command)
+    from . import fleet
+
+    cli.add_command(fleet.command)
 
 
 _register()
