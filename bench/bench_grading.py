@@ -6,7 +6,7 @@ model) and "small" (hidden 512, 8 layers, ~30M parameters). Greedy, 64-token pro
 (a worker process, as ``--backend vllm`` uses it on a CPU host). Prints one table and the
 vLLM / transformers ratio per row; load time is reported apart from generation.
 
-    python bench/bench_grading.py [--quick]
+    python bench/bench_grading.py [--quick]     (--quick: the tiny model only)
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_results.py
+
+from _results import flush, record  # noqa: E402
 
 from grading.generate import Sampling, open_backend, vllm_python  # noqa: E402
 from grading.grade import require  # noqa: E402
@@ -71,6 +74,12 @@ def main() -> None:
                     ratio = (f"{r['tok_s'] / rows['transformers']['tok_s']:.2f}x" if be == "vllm" else "")
                     print(f"{mname:<6} {batch:>5} {be:<12} {r['load_s']:>7.1f} {r['tokens']:>7.0f} {r['gen_s']:>7.2f} "
                           f"{r['tok_s']:>9.1f} {ratio:>8}", flush=True)
+                hf = rows["transformers"]["tok_s"]
+                record("grading", f"transformers tok/s, {mname} model, batch {batch}", hf, "tok/s")
+                if "vllm" in rows:
+                    record("grading", f"vLLM-CPU vs transformers, {mname} model, batch {batch}", rows["vllm"]["tok_s"],
+                           "tok/s", baseline=hf, baseline_name="transformers", better="higher")
+    flush()
 
 
 if __name__ == "__main__":
