@@ -19,14 +19,16 @@ import sys
 import time
 from typing import Any
 
-# Never phone home, never reach a hub: grading is offline by construction.
-for _k, _v in (("VLLM_NO_USAGE_STATS", "1"), ("DO_NOT_TRACK", "1"), ("HF_HUB_OFFLINE", "1"),
-               ("TRANSFORMERS_OFFLINE", "1")):
-    os.environ.setdefault(_k, _v)
+# Never phone home. Only the no-telemetry switches are set in a host process (the offline
+# ones would leak into everything it starts later); the worker sets both in its own process.
+NO_TELEMETRY = (("VLLM_NO_USAGE_STATS", "1"), ("DO_NOT_TRACK", "1"))
+OFFLINE = (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"))
 
 
 class Engine:
     def __init__(self, model: str, max_model_len: int, seed: int = 0) -> None:
+        for k, v in NO_TELEMETRY:
+            os.environ.setdefault(k, v)
         from vllm import LLM
 
         cpu = not _cuda()
@@ -57,6 +59,8 @@ def _cuda() -> bool:
 
 
 def _worker() -> int:
+    for k, v in (*NO_TELEMETRY, *OFFLINE):
+        os.environ.setdefault(k, v)
     # Replies go to the real stdout only; library output is sent to stderr.
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
