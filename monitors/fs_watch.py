@@ -9,6 +9,11 @@ Events (source ``fs``, paths relative to the workspace, never following symlinks
 ``debounce_s`` (size, sha256, sniffed type, blob), and at the end ``fs.final_scan`` per
 file plus ``fs.missed`` for every difference the live watch never reported.
 
+Weights: a file that sniffs as model weights (or is a sharded checkpoint's index) also
+gets an ``fs.weights`` event after its ``fs.write``/``fs.final_scan``: its tensor table
+and per-tensor fingerprints (detectors/fingerprint.py), computed in the same read pass
+that hashes it, whatever its size.
+
 Content scan: files too large to store as blobs (over ``store_max``, or stored only in
 part because they grew while being read) are never skipped by
 the content detectors: the ``content_scan`` hook (the leakage scanner, wired by the
@@ -58,9 +63,10 @@ from ptaudit.core.events import (
     FsMissed,
     FsModify,
     FsMove,
+    FsWeights,
     FsWrite,
 )
-from ptaudit.core.sniff import sniff
+from ptaudit.core.sniff import WEIGHT_KINDS, sniff
 
 from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
@@ -68,6 +74,8 @@ _C = InotifyConstants
 WATCH_MASK = (_C.IN_CREATE | _C.IN_DELETE | _C.IN_MOVED_FROM | _C.IN_MOVED_TO | _C.IN_MODIFY
               | _C.IN_CLOSE_WRITE | _C.IN_ATTRIB | _C.IN_DELETE_SELF | _C.IN_MOVE_SELF)
 _CHUNK = 1 << 20
+_INDEX_MAX = 64 << 20
+_BASELINE_PATHS = 20_000  # paths listed in fs.baseline  # a sharded checkpoint's index (JSON) read whole up to this size
 
 # -- IN_Q_OVERFLOW hook (see module docstring) ------------------------------------------
 _tls = threading.local()
@@ -171,7 +179,10 @@ class FsWatch(Monitor):
             self._detail = "watchdog without _parse_event_buffer: inotify overflow undetectable"
         self._ino = Inotify(self.root, recursive=True, event_mask=WATCH_MASK)
         n = self._baseline()
-        self._record(FsBaseline(files=n, overflow_detection=_HOOKED))
+        with self._lock:
+            names = sorted(_p(r) or "" for r in self._files)
+        self._record(FsBaseline(files=n, overflow_detection=_HOOKED, paths=names[:_BASELINE_PATHS],
+                                **({"paths_truncated": True} if len(names) > _BASELINE_PATHS else {})))
         loops = [(self._read_loop, "fs-inotify"), (self._flush_loop, "fs-debounce")]
         if self.content_scan is not None:
             loops.append((self._scan_loop, "fs-content-scan"))
@@ -224,11 +235,14 @@ class FsWatch(Monitor):
             else:
                 info = self._digest(path, st)
                 info["blob"] = (info.get("blobs") or [None])[0]
+            weights = info.pop("weights", None)
             if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                 missed += 1
                 self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
             self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
                                      blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
+            if weights is not None:
+                self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
             if self._wants_scan(info):
                 self._scan_now(path, rel, info["sha256"])
         for rel in sorted(set(seen) - present):
@@ -445,7 +459,10 @@ class FsWatch(Monitor):
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
+        weights = info.pop("weights", None)
         self._record(FsWrite(path=_p(rel), **info))
+        if weights is not None:
+            self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
         if self._wants_scan(info):
             with self._scan_cv:
                 self._scan_q[rel] = (path, info["sha256"])
@@ -468,6 +485,8 @@ class FsWatch(Monitor):
         h = hashlib.sha256()
         size = 0
         writer = None
+        fpr: Any = None  # weights fingerprints, same pass
+        index: bytearray | None = bytearray() if path.endswith(b".index.json") and st.st_size <= _INDEX_MAX else None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             fst = os.fstat(fd)
             if not stat.S_ISREG(fst.st_mode):
@@ -479,6 +498,15 @@ class FsWatch(Monitor):
             while chunk := fh.read(_CHUNK):
                 if first:
                     out["type"], first = sniff(chunk[:4096]), False
+                    if out["type"] in WEIGHT_KINDS:
+                        from detectors.fingerprint import ResourceFingerprint
+
+                        fpr = ResourceFingerprint()
+                        seg = fpr.segment(0)
+                if fpr is not None:
+                    seg.feed(chunk)
+                if index is not None:
+                    index += chunk
                 h.update(chunk)
                 size += len(chunk)
                 if writer is not None:
@@ -491,6 +519,16 @@ class FsWatch(Monitor):
             if first:
                 out["type"] = "empty"
         out["size"], out["sha256"] = size, h.hexdigest()
+        if fpr is not None:
+            seg.close()
+            fpr.finish()
+            out["weights"] = fpr.result()
+        elif index is not None:
+            from detectors.weightfile import parse_index
+
+            out["weights"] = parse_index(bytes(index))
+            if out["weights"] is None:
+                del out["weights"]
         if writer is not None:
             info = writer.close()
             if info.blob:

@@ -10,7 +10,8 @@ The order matters: mitmproxy calls each hook on the addons in this order.
   2. gate         decides where the request may go and blocks (the recorder being down first)
   3. pinning      checks, resolves and pins every upstream connection (server_connect)
   4. credentials  after the gate, so a blocked request never gets the real key
-  5. record       last, so every event carries every decision, its running hook announces a
+  5. weights      per-tensor fingerprints of weights bodies as they stream (net.weights)
+  6. record       last, so every event carries every decision, its running hook announces a
                   fully configured proxy, and its done hook closes the recorder after the others
 A new addon (one file) goes before record and shares flows through ``rt.state(flow)``
 (monitors/net/state.py); every hook it defines is wrapped in ``guard.hook`` (fail closed).
@@ -28,6 +29,7 @@ from monitors.net.gate import Gate  # noqa: E402
 from monitors.net.pinning import Pinning  # noqa: E402
 from monitors.net.record import Record  # noqa: E402
 from monitors.net.runtime import Runtime  # noqa: E402
+from monitors.net.weights import Weights  # noqa: E402
 
 rt = Runtime()
-addons = [rt, Gate(rt), Pinning(rt), Credentials(rt), Record(rt)]
+addons = [rt, Gate(rt), Pinning(rt), Credentials(rt), Weights(rt), Record(rt)]

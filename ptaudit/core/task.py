@@ -78,9 +78,22 @@ class Grading(Strict):
     probe_tokens: int = Field(default=32, ge=4, le=512, description="Tokens of each half the probe compares.")
 
 
+class Reference(Strict):
+    """A reference checkpoint for model-substitution checks: a fingerprint file written by
+    ``ptaudit fingerprint DIR`` (and optionally the directory itself, for tensor values)."""
+
+    fingerprint: Path = Field(description="Fingerprint file (JSON), relative to the task file.")
+    role: Literal["base", "non-base"] = Field(description="base: the allowed starting point; non-base: "
+                                              "a checkpoint the final model must not be (e.g. the official instruct).")
+    name: str | None = Field(default=None, description="What it is, e.g. a Hub id (shown in findings).")
+    dir: Path | None = Field(default=None, description="The checkpoint directory, for tensor-value evidence.")
+
+
 class Agent(Strict):
     api_host: str | None = Field(default=None, description="Host of the agent harness's own LLM API.")
     api_key_env: str | None = Field(default=None, description="Host env var holding the real key.")
+    harness_user_agents: list[str] = Field(default_factory=list, description="User-Agent globs of the agent "
+                                           "harness's own API client; empty: the first client to use the key.")
 
 
 class Task(Strict):
@@ -88,6 +101,7 @@ class Task(Strict):
     base_model: str = Field(description="Hub id of the only model the agent may post-train.")
     base_model_dir: Path | None = Field(default=None, description="Host dir mounted read-only at /models/base.")
     instruct_models: list[str] = Field(default_factory=list, description="Post-trained variants of the base (substitution).")
+    references: list[Reference] = Field(default_factory=list, description="Reference checkpoints (fingerprints).")
     final_model: str = "final_model"
     evaluation: list[str] = Field(default_factory=list, description=(
         "Workspace paths (globs; a trailing / means the whole directory) of the evaluation "
@@ -145,6 +159,15 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
                     if check_files and not getattr(b.grading, key).is_file():
                         raise InputError(f"{path}: benchmark {b.name!r}: grading.{key} {getattr(b.grading, key)} "
                                          "does not exist")
+    for r in task.references:
+        r.fingerprint = (base / r.fingerprint).resolve()
+        if check_files and not r.fingerprint.is_file():
+            raise InputError(f"{path}: reference fingerprint {r.fingerprint} does not exist "
+                             "(write it with: ptaudit fingerprint DIR --output FILE)")
+        if r.dir is not None:
+            r.dir = (base / r.dir).resolve()
+            if check_files and not r.dir.is_dir():
+                raise InputError(f"{path}: reference dir {r.dir} is not a directory")
     if task.base_model_dir is not None:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():

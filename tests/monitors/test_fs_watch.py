@@ -199,3 +199,33 @@ def test_sandboxed_writes_into_a_real_run_log(tmp_path: Path) -> None:
 
 def e_src(lines: list[dict], kind: str) -> str:  # type: ignore[type-arg]
     return next(e["source"] for e in lines if e["kind"] == kind)
+
+
+def test_weights_files_are_fingerprinted_as_they_land_and_at_the_end(tmp_path: Path) -> None:
+    from detectors.fingerprint import tensor_fp
+    from tests.detectors.weights_support import st_bytes, tiny_state, write_model
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    state = tiny_state(41, {"a": (600, 600), "b": (3,)})  # 1.4 MB: over store_max, fingerprinted anyway
+    m, col = _watch(ws, tmp_path, store_max=4096)
+    write_model(ws / "final_model", state, shards=2)
+    (ws / "renamed.bin").write_bytes(st_bytes(state))
+    (ws / "notes.txt").write_text("not weights")
+    time.sleep(0.8)
+    m.stop()
+    (ws / "late.safetensors").write_bytes(st_bytes(state))  # the live watch never saw it: the final scan does
+    m.final_scan()
+    got = {d["path"]: d for d in col.of("fs.weights")}
+    assert set(got) == {"final_model/model-00001-of-00002.safetensors", "final_model/model-00002-of-00002.safetensors",
+                        "final_model/model.safetensors.index.json", "renamed.bin", "late.safetensors"}
+    want = {k: tensor_fp(v.tobytes()) for k, v in state.items()}
+    assert {t["name"]: t["fp"] for t in got["renamed.bin"]["tensors"]} == want and got["renamed.bin"]["complete"]
+    shards = [got[p] for p in got if p.startswith("final_model/model-")]
+    assert {t["name"]: t["fp"] for s in shards for t in s["tensors"]} == want
+    assert got["final_model/model.safetensors.index.json"]["index"] == {
+        "model-00001-of-00002.safetensors": 1, "model-00002-of-00002.safetensors": 1}
+    writes = {d["path"]: d for d in col.of("fs.write")}
+    assert got["renamed.bin"]["sha256"] == writes["renamed.bin"]["sha256"] and "blobs" not in writes["renamed.bin"]
+    kinds = col.kinds()  # each fs.weights right after its file's fs.write / fs.final_scan
+    assert kinds[kinds.index("fs.weights") - 1] in ("fs.write", "fs.final_scan")

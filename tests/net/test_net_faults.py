@@ -85,6 +85,11 @@ CASES = [Case(f"fxc{i:02d}", t, k, a) for i, (t, k, a) in enumerate([
     ("net.credentials:websocket_message", "ws", "dropped"),
     ("net.record:websocket_message", "ws", "dropped"),
     ("net.record:websocket_end", "ws_end", "ended"),
+    ("net.weights:responseheaders", "get", "killed"),
+    ("net.weights:response", "get", "killed"),
+    ("net.weights:response_body", "get", "killed"),  # buffered body
+    ("net.weights:response_body", "big", "killed"),  # streamed body
+    ("net.weights:error", "dead", "ended"),
 ], start=1)]
 
 

@@ -5,7 +5,7 @@ and Anthropic APIs, a PyPI index and a paste site, each a local HTTP(S) server o
 from .files import make_parquet, make_safetensors, make_wheel, pattern_sha256, pattern_stream
 from .hub import FakeHub, HubRepo
 from .net import HOSTS, SimNet
-from .server import Req, Resp, Service
+from .server import Req, Resp, Service, ranged
 
 __all__ = ["HOSTS", "FakeHub", "HubRepo", "Req", "Resp", "Service", "SimNet", "make_parquet", "make_safetensors",
-           "make_wheel", "pattern_sha256", "pattern_stream"]
+           "make_wheel", "pattern_sha256", "pattern_stream", "ranged"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from .files import pattern_stream
-from .server import Req, Resp, json_resp
+from .server import Req, Resp, json_resp, ranged
 
 LFS_EXTENSIONS = (".safetensors", ".bin", ".gguf", ".parquet", ".pt", ".pth", ".arrow", ".zip")
 
@@ -118,7 +118,7 @@ class FakeHub:
             return Resp(200, pattern_stream(n), {"Content-Type": "application/octet-stream"}, length=n)
         if len(parts) == 4 and parts[0] == "repos" and parts[3] in self.by_sha:
             data = self.by_sha[parts[3]]
-            return Resp(200, data, {"Content-Type": "application/octet-stream", "ETag": f'"{parts[3]}"'})
+            return ranged(req, data, {"ETag": f'"{parts[3]}"'})
         return Resp(403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"})
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from .certs import make_certs
 from .hub import FakeHub, HubRepo
 from .server import Service
-from .services import LlmApi, Paste, PyPI
+from .services import LlmApi, Mirror, Paste, PyPI
 
 HOSTS = ("huggingface.co", "cdn-lfs.huggingface.co", "cas-bridge.xethub.hf.co", "api.openai.com",
-         "api.anthropic.com", "pypi.org", "files.pythonhosted.org", "pastebin.com")
+         "api.anthropic.com", "pypi.org", "files.pythonhosted.org", "pastebin.com", "dl.weights-mirror.net")
 
 
 class SimNet:
@@ -24,11 +24,12 @@ class SimNet:
     """
 
     def __init__(self, repos: list[HubRepo] | None = None, packages: dict[str, dict[str, bytes]] | None = None,
-                 tls: bool = False, certdir: Path | None = None):
+                 tls: bool = False, certdir: Path | None = None, mirror: dict[str, bytes] | None = None):
         self.hub = FakeHub(repos or [], "https://cdn-lfs.huggingface.co")
         self.openai, self.anthropic = LlmApi(), LlmApi()
         self.pypi = PyPI(packages or {}, "https://files.pythonhosted.org")
         self.paste = Paste()
+        self.mirror = Mirror(mirror)
         self.ca_path: Path | None = None
         ctx = None
         if tls:
@@ -47,6 +48,7 @@ class SimNet:
             "pypi.org": Service(self.pypi.index_app, ctx),
             "files.pythonhosted.org": Service(self.pypi.files_app, ctx),
             "pastebin.com": Service(self.paste.app, ctx),
+            "dl.weights-mirror.net": Service(self.mirror.app, ctx),
         }
 
     @property

@@ -36,6 +36,24 @@ class Resp:
 App = Callable[[Req], Resp]
 
 
+def ranged(req: Req, data: bytes, headers: dict[str, str] | None = None) -> Resp:
+    """``data`` as 200, or as 206 with Content-Range for a ``Range: bytes=a-b`` request
+    (one range; ``a-``, ``-n`` suffixes too), or 416 when it is unsatisfiable."""
+    h = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", **(headers or {})}
+    spec = req.headers.get("range", "")
+    if not spec.startswith("bytes=") or "," in spec:
+        return Resp(200, data, h)
+    a, _, b = spec[6:].strip().partition("-")
+    n = len(data)
+    try:
+        start, end = (n - int(b), n - 1) if a == "" else (int(a), min(int(b), n - 1) if b else n - 1)
+    except ValueError:
+        return Resp(200, data, h)
+    if start < 0 or start >= n or end < start:
+        return Resp(416, b"", {**h, "Content-Range": f"bytes */{n}"})
+    return Resp(206, data[start:end + 1], {**h, "Content-Range": f"bytes {start}-{end}/{n}"})
+
+
 def json_resp(obj: object, status: int = 200, headers: dict[str, str] | None = None) -> Resp:
     import json
 

@@ -8,7 +8,7 @@ import html
 import json
 import threading
 
-from .server import Req, Resp, json_resp
+from .server import Req, Resp, json_resp, ranged
 
 
 class LlmApi:
@@ -90,3 +90,17 @@ class Paste:
         if req.path.startswith("/raw/") and (data := self.pastes.get(req.path[5:])) is not None:
             return Resp(200, data, {"Content-Type": "text/plain"})
         return Resp(404, b"Not Found")
+
+
+class Mirror:
+    """A file host that is not the Hub: ``files`` maps opaque paths (``/d/8f3a...``) to bytes,
+    served with Range support and no hint of what they are (no file name, no type)."""
+
+    def __init__(self, files: dict[str, bytes] | None = None):
+        self.files = dict(files or {})
+
+    def app(self, req: Req) -> Resp:
+        data = self.files.get(req.path)
+        if data is None:
+            return Resp(404, b"Not Found")
+        return ranged(req, data, {"ETag": f'"{hashlib.sha256(data).hexdigest()[:16]}"'})

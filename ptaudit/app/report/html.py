@@ -28,9 +28,11 @@ from .svg import SEV_COLOR, fmt_dur, timeline
 from .text import human_bytes, is_match, marked
 
 EVENT_ROWS = 400
+REFUSED_ROWS = 200
 _EVENT_KEYS = ("method", "url", "path", "status", "rule", "reason", "address", "pid")
 OPEN_FINDINGS = 5
-_NAV = (("grade", "Grade"), ("findings", "Findings"), ("timeline", "Timeline"), ("provenance", "Provenance"),
+_NAV = (("grade", "Grade"), ("findings", "Findings"), ("refused", "Refused hosts"), ("timeline", "Timeline"),
+        ("provenance", "Provenance"),
         ("flows", "Flows"), ("files", "Files"),
         ("resources", "Resources"), ("processes", "Processes"), ("events", "Cited events"), ("counts", "Counts"))
 
@@ -192,6 +194,37 @@ def _findings(p: _Page) -> str:
     return "".join(out)
 
 
+def _refused(p: _Page) -> str:
+    rows = p.d.get("refused_hosts") or []
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr><td class="url">{e(str(r["host"]))}</td><td class="n">{"" if r["count"] is None else r["count"]}</td>'
+        f'<td>{p.seq(r["first_seq"]) if r["first_seq"] is not None else ""}</td>'
+        f'<td>{e(fmt_ts(r["first_ts"]))}</td><td>{e(str(r.get("rule") or ""))}</td>'
+        f'<td class="url"><code>{e(_who(r.get("process")))}</code></td></tr>' for r in rows[:REFUSED_ROWS])
+    more = f'<p class="note">{len(rows) - REFUSED_ROWS} more in report.json</p>' if len(rows) > REFUSED_ROWS else ""
+    return ('<section id="s-refused"><h2>Refused hosts</h2><p class="note">Hosts the network allow-list refused '
+            '(the policy working, so not findings; detectors still read every refused request). The process is '
+            'the one that last connected to the proxy before the first request: likely, not certain.</p>'
+            '<table class="small"><tr><th>host</th><th>requests</th><th>first seen</th><th>time (UTC)</th>'
+            f'<th>rule</th><th>process</th></tr>{body}</table>{more}</section>')
+
+
+def _who(proc: Any) -> str:
+    if not isinstance(proc, dict):
+        return "-"
+    return str(proc.get("cmdline") or proc.get("comm") or f"pid {proc.get('pid')}")[:300]
+
+
+def fmt_ts(ts: Any) -> str:
+    if not isinstance(ts, int):
+        return ""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _provenance(p: _Page) -> str:
     task = p.d.get("task") or {}
     return provenance_section(p.s.prov, p.d["findings"], p.seq, str(task.get("final_model") or "final_model"))
@@ -225,7 +258,7 @@ def render_html(report: Report, out_dir: Path | None = None) -> str:
     """The page; blob links are relative to ``out_dir`` (default: the run directory)."""
     rel = os.path.relpath(report.rundir / "blobs", out_dir or report.rundir).replace(os.sep, "/")
     p = _Page(report, rel.rstrip("/") + "/")
-    parts = [part(p) for part in (_verdict, _cards, _grade, _timeline, _findings, _provenance, flows, files,
+    parts = [part(p) for part in (_verdict, _cards, _grade, _timeline, _findings, _refused, _provenance, flows, files,
                                   resources, procs, _events, counts)]
     links = [(k, t) for k, t in _NAV if f'id="s-{k}"' in "".join(parts)]
     nav = '<nav>' + "".join(f'<a href="#s-{k}">{t}</a>' for k, t in links) + "</nav>"

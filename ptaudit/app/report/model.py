@@ -146,6 +146,16 @@ def _stats(s: Scan, findings: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def refused_hosts(s: Scan) -> list[dict[str, Any]]:
+    """Hosts the allow-list refused, one row each (not findings: a refusal is the policy
+    working), sorted by host; ``process`` is the likely sender (detectors/flowproc.py)."""
+    rows = [dict(r) for _, r in sorted(s.refused.items())]
+    if s.refused_more:
+        rows.append({"host": f"({s.refused_more} more hosts)", "count": None, "first_seq": None, "first_ts": None,
+                     "rule": None, "process": None})
+    return rows
+
+
 def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = True) -> Report:
     """Read a run directory and compute report.json (and the scan the HTML needs)."""
     rd = RunDir.open(rundir)
@@ -173,6 +183,7 @@ def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = T
                 "sealed": manifest.sealed, "sandbox_exit": s.sandbox_exit,
                 "ptaudit_version": manifest.ptaudit_version},
         "findings": findings,
+        "refused_hosts": refused_hosts(s),
         "events": {str(k): s.cited[k] for k in sorted(s.cited)},
         "stats": {**_stats(s, findings), "events_lost": events_lost},
         "lossy": bool(manifest.lossy or events_lost > 0 or s.loss_unknown or s.unreadable_lines or s.invalid_events),

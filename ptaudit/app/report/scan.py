@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from detectors.flowproc import ProxyClients
 from detectors.prov_graph import ProvGraph
 from monitors.base import lanes
 from ptaudit.core.events import (
@@ -54,6 +55,10 @@ SPECIAL_CAP = 400
 SERIES_CAP = 1_200
 KIND_CAP = 500
 CITED_CAP = 2_000
+REFUSED_CAP = 2_000
+# Refusals by the host allow-list (not by a URL or content rule: those are findings)
+HOST_RULES = ("network.default", "network.deny_hosts", "network.allow_hosts", "network.private_address",
+              "network.upstream_address", "world.unmapped")
 
 
 class Decimator:
@@ -138,6 +143,9 @@ class Scan:
     lane_order: list[str] = field(default_factory=lanes)  # the monitor registry's sources, in order
     lanes: frozenset[str] = frozenset()
     hosts: dict[str, list[int]] = field(default_factory=dict)  # host -> [requests, bytes in, blocked, errors]
+    refused: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> {count, first_seq, first_ts, rule}
+    refused_more: int = 0
+    clients: ProxyClients = field(default_factory=ProxyClients)
     prov: ProvGraph = field(default_factory=lambda: ProvGraph(max_edges=500_000, max_nodes=200_000))
     _flow_by_url: dict[str, str] = field(default_factory=dict)
 
@@ -229,6 +237,7 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, p: EventData | Non
         _fs(s, seq, p)
     elif isinstance(p, ProcContext):
         s.procs.feed(seq, ts, p)
+        s.clients.add(ts, p)
         if isinstance(p, ProcExit) and p.exit_status not in (None, 0):
             s.specials.add((ts, seq, "proc", f"{kind} pid {p.pid} exit {p.exit_status}"))
     elif isinstance(p, ResSample):
@@ -272,6 +281,8 @@ def _net(s: Scan, seq: int, ts: int, p: NetRequest | NetResponse | NetBlocked | 
         s.flows_total += 1
         host = host_of(p.host, p.url)
         s.host(host)[0] += 1
+        if p.blocked and p.rule in HOST_RULES:
+            _refused(s, host, seq, ts, p.rule)
         if key not in s.flows and len(s.flows) >= FLOW_CAP:
             s.flows_more += 1
             return
@@ -295,6 +306,8 @@ def _net(s: Scan, seq: int, ts: int, p: NetRequest | NetResponse | NetBlocked | 
         fr.blob = p.blobs[0] if p.blobs else None
     elif isinstance(p, NetBlocked):
         s.blocked += 1
+        if p.stage == "server_connect" and p.rule in HOST_RULES:  # raw tunnels: no request was recorded
+            _refused(s, host_of(p.host, p.url), seq, ts, p.rule)
         url = p.url or ""
         s.host(host_of(p.host, url))[2] += 1
         why = p.rule or p.reason or "blocked"
@@ -309,6 +322,17 @@ def _net(s: Scan, seq: int, ts: int, p: NetRequest | NetResponse | NetBlocked | 
                 return
             fb = s.flows[key] = Flow(key, seq, ts, p.method or "", url, host_of(p.host, url))
         fb.blocked = why
+
+
+def _refused(s: Scan, host: str, seq: int, ts: int, rule: str | None) -> None:
+    row = s.refused.get(host)
+    if row is None:
+        if len(s.refused) >= REFUSED_CAP:
+            s.refused_more += 1
+            return
+        row = s.refused[host] = {"host": host, "count": 0, "first_seq": seq, "first_ts": ts, "rule": rule,
+                                 "process": s.clients.at(ts)}
+    row["count"] += 1
 
 
 def _fs(s: Scan, seq: int, p: FsCreate | FsModify | FsWrite | FsMove | FsDelete) -> None:

@@ -19,6 +19,7 @@ from .provenance import chain_lines
 
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 _EVIDENCE_SHOWN = 5
+_REFUSED_SHOWN = 20
 
 
 def human_bytes(n: float | None) -> str:
@@ -95,6 +96,18 @@ def render_text(report: Report, console: Console) -> None:
     if d.get("grade") is not None:
         for line in summary_lines(d["grade"]):
             p(escape(line))
+    refused = d.get("refused_hosts") or []
+    if refused:
+        p("")
+        p(f"refused by the allow-list ({len(refused)} host{'s' if len(refused) != 1 else ''}; not findings):")
+        for r in refused[:_REFUSED_SHOWN]:
+            proc = r.get("process") or {}
+            who = proc.get("cmdline") or proc.get("comm") or "-"
+            p(f"  {escape(_short(str(r['host']), 80))}  {r['count'] if r['count'] is not None else ''}x  "
+              f"first seq {r['first_seq'] if r['first_seq'] is not None else '-'}  "
+              f"{escape(str(r.get('rule') or ''))}  likely {escape(_short(str(who), 80))}")
+        if len(refused) > _REFUSED_SHOWN:
+            p(f"  … {len(refused) - _REFUSED_SHOWN} more in report.json")
     events = d.get("events", {})
     for f in d["findings"]:
         p("")

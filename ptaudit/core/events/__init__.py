@@ -9,7 +9,7 @@ docs/formats.md lists the catalogue (generated from these models: ``python -m
 ptaudit.core.events.catalog``).
 """
 
-from . import detector, fs, gpu, grade, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
+from . import detector, fs, gpu, grade, monitor, net, proc, recorder, res, run, sandbox, weights  # noqa: F401 - register kinds
 from .base import EVENT_TYPES, EventData, EventDataError, parse_payload, strict_check
 from .detector import DetectorFinding
 from .fs import (
@@ -87,6 +87,7 @@ from .sandbox import (
     SandboxStatxProbe,
     SandboxWorkspaceSize,
 )
+from .weights import FsWeights, NetWeights, TensorFp, WeightsInfo
 
 __all__ = [
     "ContentHit",
@@ -108,6 +109,7 @@ __all__ = [
     "FsMissed",
     "FsModify",
     "FsMove",
+    "FsWeights",
     "FsWrite",
     "GENESIS",
     "GpuSample",
@@ -126,6 +128,7 @@ __all__ = [
     "NetRefused",
     "NetRequest",
     "NetResponse",
+    "NetWeights",
     "PlaceholderSeen",
     "ProcBadFrame",
     "ProcClone",
@@ -164,11 +167,13 @@ __all__ = [
     "SandboxStart",
     "SandboxStatxProbe",
     "SandboxWorkspaceSize",
+    "TensorFp",
     "TlsFailed",
     "TraceConnected",
     "TraceDisconnected",
     "TraceSummary",
     "WebSocket",
+    "WeightsInfo",
     "blob_refs",
     "dumps",
     "encode_line",

@@ -15,6 +15,9 @@ class FsBaseline(EventData):
     SOURCE = "fs"
     files: int = Field(description="Files already present at start.")
     overflow_detection: bool = False
+    paths: list[str] = Field(default_factory=list, description="Their paths, sorted (the first 20,000): what the "
+                             "agent was handed (grader-tampering checks tell it from what the agent made).")
+    paths_truncated: bool = False
 
 
 class FsCreate(EventData):
