@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from gsm_synth import make_split, write_jsonl  # noqa: E402
 
 import detectors.engine  # noqa: E402,F401  - registers the leakage detector
 from detectors.base import Finding  # noqa: E402
@@ -19,6 +14,7 @@ from policies.schema import Policy  # noqa: E402
 from ptaudit.core.rundir import RunDir  # noqa: E402
 from ptaudit.core.runlog import RunLogWriter  # noqa: E402
 from ptaudit.core.task import Task, load_task  # noqa: E402
+from tests.detectors.gsm_synth import make_split, write_jsonl
 
 N_TEST = 120
 

@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from gsm_synth import NAMES, make_split
+from tests.detectors.gsm_synth import NAMES, make_split
 
 SYNONYMS = {
     "sold": "sold off", "works": "is employed for", "earns": "makes", "holds": "contains", "bought": "purchased",

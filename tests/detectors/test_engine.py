@@ -8,11 +8,10 @@ import tarfile
 import time
 from typing import ClassVar
 
-from conftest import RunBuilder, make_policy
-
 from detectors.base import REGISTRY, Detector, DetectorContext, register
 from detectors.engine import DetectorSet, LiveDetectors, replay, scan_path
 from policies.schema import Policy
+from tests.detectors.conftest import RunBuilder, make_policy
 
 
 def jsonl(rows) -> bytes:

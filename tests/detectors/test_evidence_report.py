@@ -9,10 +9,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from conftest import RunBuilder, make_policy
-from gsm_synth import benign_math
-
 from detectors.engine import replay
+from tests.detectors.conftest import RunBuilder, make_policy
+from tests.detectors.gsm_synth import benign_math
 
 
 def _run_with_leak(tmp_path: Path, task, test_rows) -> tuple[Path, bytes]:  # type: ignore[no-untyped-def]

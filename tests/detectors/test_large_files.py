@@ -10,9 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import RunBuilder, make_policy
-from gsm_synth import benign_math
-
 from detectors.engine import replay
 from detectors.leak_index import LeakIndex
 from detectors.leak_parallel import IndexSpec, scan_files
@@ -21,6 +18,8 @@ from detectors.leakage import workspace_scanner
 from detectors.testset import TestItem
 from monitors.fs_watch import FsWatch, FsWatchConfig
 from ptaudit.core.session import RunSession
+from tests.detectors.conftest import RunBuilder, make_policy
+from tests.detectors.gsm_synth import benign_math
 
 
 def _jsonl(rows) -> bytes:  # type: ignore[no-untyped-def]

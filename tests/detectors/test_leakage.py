@@ -18,11 +18,11 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import RunBuilder, make_policy
-from gsm_synth import benign_math, make_split
 
 from detectors.base import Finding
 from detectors.engine import replay
+from tests.detectors.conftest import RunBuilder, make_policy
+from tests.detectors.gsm_synth import benign_math, make_split
 
 
 def jsonl(rows: list[dict[str, str]]) -> bytes:

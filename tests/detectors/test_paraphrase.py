@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import RunBuilder, make_policy
-from para_fixture import fixture, paraphrase, prf
-
 from detectors.engine import replay
 from detectors.leak_index import LeakIndex
 from detectors.leak_norm import normalize_text
 from detectors.leak_para import ParaIndex, ParaphraseScanner
 from detectors.leakage import LeakageParams
 from detectors.testset import TestItem
+from tests.detectors.conftest import RunBuilder, make_policy
+from tests.detectors.para_fixture import fixture, paraphrase, prf
 
 
 def _items(rows) -> list[TestItem]:  # type: ignore[no-untyped-def]

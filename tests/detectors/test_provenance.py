@@ -7,11 +7,11 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import RunBuilder
 
 from detectors.engine import replay
 from policies.schema import Policy
 from ptaudit.core.task import Task, load_task
+from tests.detectors.conftest import RunBuilder
 
 _pids = itertools.count(100)
 

@@ -8,12 +8,12 @@ import json
 import random
 
 import pytest
-from gsm_synth import benign_math
 
 from detectors.leak_index import LeakIndex
 from detectors.leak_norm import normalize_bytes, unescape
 from detectors.leak_scan import Scanner
 from detectors.testset import TestItem
+from tests.detectors.gsm_synth import benign_math
 
 
 def _text(test_rows, train_rows) -> bytes:  # type: ignore[no-untyped-def]

@@ -18,10 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import BASE, Harness  # noqa: E402
-
+from tests.net.support import BASE, Harness  # noqa: E402
 from tests.netns import enter_loopback_netns, leave_netns  # noqa: E402
 from tests.simnet import SimNet  # noqa: E402
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import PLACEHOLDER, REAL_KEY, Harness, session
 
 from monitors.net.body import _BATCH, BodyRecorder, Finder, Redactor
 from ptaudit.core.blobs import BlobStore
+from tests.net.support import PLACEHOLDER, REAL_KEY, Harness, session
 from tests.simnet import SimNet
 
 SECRET = b"sk-SECRET-0123456789"

@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 import requests
-from support import BASE, Harness, proxies_env, run_py
 
+from tests.net.support import BASE, Harness, proxies_env, run_py
 from tests.simnet import SimNet, make_safetensors, pattern_sha256
 
 HF_SNAPSHOT = """

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import Harness, session
-from wsecho import WsEcho, ws_exchange
 
 from monitors.net import guard
 from monitors.netproxy import ADDON, NetProxy, _listening, free_port
 from ptaudit.core.events import strict_check
+from tests.net.support import Harness, session
+from tests.net.wsecho import WsEcho, ws_exchange
 from tests.simnet import SimNet
 from tests.simnet.server import Req, Resp, Service
 

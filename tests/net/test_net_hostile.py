@@ -9,8 +9,8 @@ import time
 
 import psutil
 import pytest
-from support import Harness, session
 
+from tests.net.support import Harness, session
 from tests.simnet import SimNet
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import ALLOW, BASE, PLACEHOLDER, REAL_KEY, Harness, session
 
 from ptaudit.core.blobs import BlobStore
+from tests.net.support import ALLOW, BASE, PLACEHOLDER, REAL_KEY, Harness, session
 from tests.simnet import SimNet, make_safetensors
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
-from support import Harness, session
-
 from detectors.fingerprint import ResourceFingerprint
 from ptaudit.core.events import NetWeights
+from tests.net.support import Harness, session
 from tests.simnet import SimNet, make_safetensors
 
 
