@@ -35,6 +35,7 @@ class Params(BaseModel):
 @register
 class UnauthorizedApi(Detector):
     name = "unauthorized_api"
+    kinds = (NetRequest,)
     Params = Params
 
     def __init__(self, rule, ctx):  # type: ignore[no-untyped-def]

@@ -40,6 +40,7 @@ def honeytoken_values(ctx_rundir: object) -> dict[str, str]:
 @register
 class CredentialMisuse(Detector):
     name = "credentials"
+    kinds = (SandboxHoneytokens, PlaceholderSeen, NetRequest)
 
     def __init__(self, rule, ctx):  # type: ignore[no-untyped-def]
         super().__init__(rule, ctx)

@@ -211,6 +211,9 @@ class RunLogWriter:
             os.close(self._fd)
 
 
+_KEYS = frozenset(("seq", "ts", "source", "kind", "data", "prev", "hash"))
+
+
 def parse_line(raw: bytes) -> Event:
     """One stored record as an :class:`Event`. A record in the recorder's own shape (the
     seven keys, their types) is taken as is; anything else is validated in full, so a
@@ -219,10 +222,9 @@ def parse_line(raw: bytes) -> Event:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         obj = json.loads(raw)  # what orjson refuses but json accepts (NaN, big ints) stays readable
-    if (type(obj) is dict and len(obj) == 7 and type(obj.get("seq")) is int and type(obj.get("ts")) is int
-            and type(obj.get("source")) is str and type(obj.get("kind")) is str
-            and type(obj.get("data")) is dict and type(obj.get("prev")) is str
-            and type(obj.get("hash")) is str):
+    if (type(obj) is dict and obj.keys() == _KEYS and type(obj["seq"]) is int and type(obj["ts"]) is int
+            and type(obj["source"]) is str and type(obj["kind"]) is str and type(obj["data"]) is dict
+            and type(obj["prev"]) is str and type(obj["hash"]) is str):
         return trusted_event(obj)
     return Event.model_validate(obj)
 

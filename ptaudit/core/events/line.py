@@ -45,10 +45,22 @@ def lost_count(data: dict[str, Any]) -> int | None:
     return n
 
 
+class _payload_property(cached_property):  # type: ignore[type-arg]
+    """cached_property without the per-instance-access lock Python 3.11's takes (replay
+    reads one payload per event; the value is the same whichever thread computes it)."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.func(instance)
+        instance.__dict__["payload"] = value
+        return value
+
+
 class Event(BaseModel):
     """One record of the run log, as read back from ``events.jsonl``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ignored_types=(_payload_property,))
 
     seq: int = Field(description="Position in the log, gapless from 0.")
     ts: int = Field(description="UTC time the recorder appended it, ns since the epoch.")
@@ -58,7 +70,7 @@ class Event(BaseModel):
     prev: str = Field(description="hash of the previous line (64 zeros for seq 0).")
     hash: str = Field(description="sha256 of this line without its hash member.")
 
-    @cached_property
+    @_payload_property
     def payload(self) -> EventData | None:
         """``data`` as its kind's typed model (validated once, then cached); None for a
         kind without one. Raises EventDataError when the data does not fit the model."""
