@@ -16,8 +16,8 @@ frame number it sent at or below that seq). The handshake answer is deferred the
 way, so ``last`` never names a frame that is not durable yet.
 
 Everything coming in is untrusted: frames are bounded in size, malformed frames are
-recorded as ``ptaudit.bad_frame`` events (never a crash), and a producer that dies
-mid-frame leaves a ``ptaudit.producer_partial`` event.
+recorded as ``recorder.bad_frame`` events (never a crash), and a producer that dies
+mid-frame leaves a ``recorder.producer_partial`` event.
 """
 
 from __future__ import annotations
