@@ -270,29 +270,34 @@ class TraceSink(Monitor):
             self.connected.set()
             self._dropped_seen[cid] = 0
             limit = self.cfg.max_frame
-            wait = 0
+            # One receive buffer for every frame: recvmsg(bufsize) would allocate (and
+            # page-fault) max_frame bytes per frame before shrinking them to the frame.
+            buf = bytearray(limit + 1)
+            view = memoryview(buf)
+            recv_into = conn.recv_into
+            wait = socket.MSG_TRUNC  # MSG_TRUNC: the real length of a longer frame (it is cut)
             frames: list[bytes] = []
             while True:
                 # Block for the first frame, then drain without blocking: each wake-up costs
                 # a GIL hand-over, and the kernel queues only net.unix.max_dgram_qlen frames.
                 try:
-                    data, _anc, flags, _ = conn.recvmsg(limit + 1, 0, wait)
+                    n = recv_into(buf, 0, wait)
                 except BlockingIOError:
                     if frames:
                         self._push(cid, frames)
                         frames = []
-                    wait = 0
+                    wait = socket.MSG_TRUNC
                     continue
                 except OSError:
                     break
-                wait = socket.MSG_DONTWAIT
-                if not data:
+                wait = socket.MSG_TRUNC | socket.MSG_DONTWAIT
+                if not n:
                     break
-                if flags & socket.MSG_TRUNC or len(data) > limit:
+                if n > limit:
                     self.counts["oversized"] += 1
-                    self._bad_frame("oversized", len(data))
+                    self._bad_frame("oversized", n)
                     continue
-                frames.append(data)
+                frames.append(bytes(view[:n]))
                 if len(frames) >= READ_BATCH:
                     self._push(cid, frames)
                     frames = []
@@ -366,7 +371,7 @@ class TraceSink(Monitor):
                 self.unknown_types[mtype] = self.unknown_types.get(mtype, 0) + 1
             return None
         try:
-            msg = cls.FromString(data[hsize:])
+            msg = cls.FromString(memoryview(data)[hsize:])  # no copy of the payload
         except Exception:  # noqa: BLE001 - DecodeError and friends
             self.counts["malformed"] += 1
             return self._bad_frame("undecodable payload", len(data))
