@@ -173,6 +173,10 @@ class FsWatch(Monitor):
     def final_scan(self) -> dict[str, int]:
         """Stop the watch, then reconcile the tree with what was seen: ``fs.final_scan`` per
         file and ``fs.missed`` per unreported change. Returns counts."""
+        with self._batch():  # recorded in batches of BATCH_MAX: one group commit each
+            return self._final_scan()
+
+    def _final_scan(self) -> dict[str, int]:
         self.stop()
         with self._lock:
             seen = dict(self._files)
@@ -227,8 +231,9 @@ class FsWatch(Monitor):
                 break
             self._busy = True
             try:
-                for ev in events:
-                    self._handle(ev)
+                with self._batch():  # one group commit per read, not one per event
+                    for ev in events:
+                        self._handle(ev)
                 if self._overflowed:
                     self._overflowed = False
                     self._recover("inotify queue overflow (IN_Q_OVERFLOW)")
@@ -378,6 +383,10 @@ class FsWatch(Monitor):
                 self._fail(f"fs flush failed: {exc!r}")
 
     def _flush(self, force: bool = False) -> None:
+        with self._batch():
+            self._flush_due(force)
+
+    def _flush_due(self, force: bool) -> None:
         now = time.monotonic()
         with self._lock:
             due = [p for p, t in self._dirty.items() if force or now - t >= self.cfg.debounce_s]
