@@ -77,3 +77,22 @@ def test_writer_round_trip(tmp_path: Path) -> None:
     written = [w.append("fs", "fs.write", d) for d in DATA]
     w.close()
     assert list(read_events(tmp_path / "events.jsonl")) == written
+
+
+def test_trusted_payloads_equal_validated_ones() -> None:
+    from ptaudit.core.events import FsWrite, ProcExec, RunNote, strict_check
+
+    d = {"pid": 3, "tid": 4, "comm": "py", "time_ns": 5, "uid": 1000, "path": "/w/x", "flags": 577,
+         "write": True, "result": 3, "errno": 0}
+    fast, slow = ProcOpen.trusted(d), ProcOpen(**d)
+    assert fast.to_data() == slow.to_data() == d and fast == slow
+    assert fast.missing is False and strict_check("proc.open", fast.to_data()) == []
+    # only what was given is written (exclude_unset), as for a validated model
+    assert ProcOpen.trusted({"path": "/w/y"}).to_data() == ProcOpen(path="/w/y").to_data() == {"path": "/w/y"}
+    assert type(RunNote.trusted({"note": "n"})) is RunNote
+    # models with default factories (a shared mutable default would leak between events)
+    # are validated instead
+    ex = ProcExec.trusted({"pid": 1})
+    assert ex.argv == [] and ex.argv is not ProcExec.trusted({"pid": 2}).argv
+    with pytest.raises(ValueError):
+        FsWrite.trusted({"path": 5})  # validated: a wrong type still fails
