@@ -282,32 +282,48 @@ def _ptaudit_result(out: Path, work: float, wall: float) -> Result:
 
 
 # -- profiles ---------------------------------------------------------------------------------
-def profile(what: str, ws: Path, env: Env, n: int, out: Path, top: int = 14) -> str:
+def profile(what: str, ws: Path, env: Env, n: int, out: Path, top: int = 12) -> str:
+    """Run ptaudit once more and sample its processes (py-spy, 100 Hz, on-CPU only) from the
+    moment the workload starts until it ends: where ptaudit's own time goes meanwhile."""
+    import signal
+
     raw = env.tmp / f"profile-{what}.txt"
-    cmd = ["py-spy", "record", "--subprocesses", "--nonblocking", "-r", "50", "-f", "raw", "-o", str(raw), "--",
-           *ptaudit_cmd(what, ws, out, env, n)]
-    p = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    p = subprocess.Popen(ptaudit_cmd(what, ws, out, env, n), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (ws / ".stress.start").exists() and p.poll() is None:
+        time.sleep(0.01)
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--subprocesses", "--nonblocking", "-r", "100",
+                            "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not (ws / ".stress.json").exists() and p.poll() is None:
+        time.sleep(0.01)
+    dt = time.monotonic() - t0
+    spy.send_signal(signal.SIGINT)
+    _, err = spy.communicate(60)
+    p.wait()
     if not raw.exists():
-        return f"py-spy produced no profile ({p.returncode}): {p.stderr[-500:]}"
-    by_proc: dict[str, Counter[str]] = defaultdict(Counter)
-    thread_of: dict[str, Counter[str]] = defaultdict(Counter)
+        return f"py-spy produced no profile: {err[-500:]}"
+    procs: dict[str, Counter[str]] = defaultdict(Counter)
+    threads: dict[str, Counter[str]] = defaultdict(Counter)
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        proc = frames[0]
-        by_proc[proc][frames[-1]] += int(count)
-        thread = next((f for f in frames[1:3] if f.startswith("thread")), frames[1] if len(frames) > 1 else "")
-        thread_of[proc][thread] += int(count)
-    lines = [f"profile of ptaudit run ({what}), py-spy at 50 Hz, samples where the process was on CPU:"]
-    for proc, c in sorted(by_proc.items(), key=lambda kv: -sum(kv[1].values())):
+        proc = next((f for f in reversed(frames) if f.startswith("process ")), frames[0])
+        procs[proc][frames[-1]] += int(count)
+        run = next((frames[i + 1] for i, f in enumerate(frames[:-1]) if f.startswith("Thread.run ")), "main thread")
+        threads[proc][run] += int(count)
+    lines = [f"where ptaudit's time goes during the {what} workload ({dt:.1f} s): py-spy, 100 Hz, on-CPU samples"]
+    for proc, c in sorted(procs.items(), key=lambda kv: -sum(kv[1].values())):
         total = sum(c.values())
-        if total < 20:
+        if total < 10:
             continue
-        lines.append(f"  {proc[:110]}: {total} samples ({total / 50:.1f} CPU-s)")
-        for th, k in thread_of[proc].most_common(4):
-            lines.append(f"      thread {th[:70]}: {100 * k / total:.0f}%")
+        name = proc.split(":", 1)[1].strip('"')[:100] if ":" in proc else proc
+        lines.append(f"  {name}: {total / 100:.1f} CPU-s ({total / 100 / dt:.0%} of one core)")
+        for th, k in threads[proc].most_common(6):
+            lines.append(f"      {100 * k / total:5.1f}%  thread {th[:90]}")
+        lines.append("    hottest functions (self):")
         for fn, k in c.most_common(top):
-            lines.append(f"    {100 * k / total:5.1f}%  {fn[:120]}")
+            lines.append(f"      {100 * k / total:5.1f}%  {fn[:110]}")
     return "\n".join(lines)
 
 

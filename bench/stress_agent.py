@@ -17,6 +17,7 @@ import sys
 import time
 
 what, root = sys.argv[1], sys.argv[2]
+open(f"{root}/.stress.start", "w").close()  # bench --profile attaches py-spy from here
 t0 = time.perf_counter()
 if what == "read":
     n = 0

@@ -390,6 +390,7 @@ class FsWatch(Monitor):
         now = time.monotonic()
         with self._lock:
             due = [p for p, t in self._dirty.items() if force or now - t >= self.cfg.debounce_s]
+            written = {p for p in due if p in self._modified}  # saw IN_MODIFY: content may differ
             for p in due:
                 self._dirty.pop(p, None)
                 self._modified.discard(p)
@@ -398,9 +399,9 @@ class FsWatch(Monitor):
                 src, is_dir, _ = self._moves.pop(c)
                 self._deleted(src, is_dir, moved_out=True)
         for rel in due:
-            self._write_event(rel)
+            self._write_event(rel, rel in written)
 
-    def _write_event(self, rel: str) -> None:
+    def _write_event(self, rel: str, written: bool = True) -> None:
         path = os.path.join(self.root, os.fsencode(rel))
         try:
             st = os.lstat(path)
@@ -422,8 +423,10 @@ class FsWatch(Monitor):
             return
         with self._lock:
             prev = self._files.get(rel)
-        if prev is not None and prev.sha256 and _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
-            return  # attrib-only change: content already reported
+        if prev is not None and (prev.sha256 or not written) and _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
+            # Attributes only (chmod, or atime when a file is read): content already reported,
+            # or, for a file there before the run and never written, unchanged.
+            return
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so

@@ -82,9 +82,11 @@ class TraceSinkConfig(MonitorConfig):
     max_open_events: int = Field(default=500_000, ge=0, description="proc.open events per run; "
                                  "beyond it opens are only counted (proc.trace_summary).")
     max_connections: int = Field(default=4, ge=1)
-    retries: int = Field(default=20, ge=0, description="runsc retries a point this often when our socket "
-                         "is full (exponential backoff up to backoff_max) before dropping it; 0 is runsc's "
-                         "default: drop at once. Retrying briefly stalls the traced task instead of losing points.")
+    retries: int = Field(default=200, ge=0, description="runsc retries a point this often when our socket "
+                         "is full (backoff from 25us doubling up to backoff_max) before dropping it; 0 is runsc's "
+                         "default: drop at once. Retrying stalls the traced task instead of losing points: 200 "
+                         "retries at 10ms ride out ~2 s of the sink not reading (its socket holds only ~250 "
+                         "points: runsc's send buffer).")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
 
