@@ -282,27 +282,18 @@ def _ptaudit_result(out: Path, work: float, wall: float) -> Result:
 
 
 # -- profiles ---------------------------------------------------------------------------------
-def profile(what: str, ws: Path, env: Env, n: int, out: Path, top: int = 12) -> str:
-    """Run ptaudit once more and sample its processes (py-spy, 100 Hz, on-CPU only) from the
-    moment the workload starts until it ends: where ptaudit's own time goes meanwhile."""
-    import signal
+def _spy(pid: int, raw: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking",
+                             "-r", "100", "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
 
-    raw = env.tmp / f"profile-{what}.txt"
-    p = subprocess.Popen(ptaudit_cmd(what, ws, out, env, n), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not (ws / ".stress.start").exists() and p.poll() is None:
-        time.sleep(0.01)
-    spy = subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--subprocesses", "--nonblocking", "-r", "100",
-                            "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    t0 = time.monotonic()
-    while not (ws / ".stress.json").exists() and p.poll() is None:
-        time.sleep(0.01)
-    dt = time.monotonic() - t0
-    spy.send_signal(signal.SIGINT)
-    _, err = spy.communicate(60)
-    p.wait()
+
+def _summary(title: str, raw: Path, dt: float, cpu: dict[int, tuple[str, float]], top: int) -> list[str]:
+    lines = [f"{title} ({dt:.1f} s)"]
+    for name, used in cpu.values():
+        lines.append(f"  CPU used: {used:5.2f} s ({used / dt:.0%} of one core) by {name}")
     if not raw.exists():
-        return f"py-spy produced no profile: {err[-500:]}"
+        return [*lines, "  (py-spy wrote no samples)"]
     procs: dict[str, Counter[str]] = defaultdict(Counter)
     threads: dict[str, Counter[str]] = defaultdict(Counter)
     for line in raw.read_text().splitlines():
@@ -312,18 +303,61 @@ def profile(what: str, ws: Path, env: Env, n: int, out: Path, top: int = 12) -> 
         procs[proc][frames[-1]] += int(count)
         run = next((frames[i + 1] for i, f in enumerate(frames[:-1]) if f.startswith("Thread.run ")), "main thread")
         threads[proc][run] += int(count)
-    lines = [f"where ptaudit's time goes during the {what} workload ({dt:.1f} s): py-spy, 100 Hz, on-CPU samples"]
+    lines.append("  py-spy, 100 Hz, samples of the thread holding the GIL (running Python):")
     for proc, c in sorted(procs.items(), key=lambda kv: -sum(kv[1].values())):
         total = sum(c.values())
         if total < 10:
             continue
-        name = proc.split(":", 1)[1].strip('"')[:100] if ":" in proc else proc
-        lines.append(f"  {name}: {total / 100:.1f} CPU-s ({total / 100 / dt:.0%} of one core)")
+        name = proc.split(":", 1)[1].strip('"')[:90] if ":" in proc else proc
+        lines.append(f"  {name}: {total / 100:.1f} s holding the GIL")
         for th, k in threads[proc].most_common(6):
             lines.append(f"      {100 * k / total:5.1f}%  thread {th[:90]}")
         lines.append("    hottest functions (self):")
         for fn, k in c.most_common(top):
             lines.append(f"      {100 * k / total:5.1f}%  {fn[:110]}")
+    return lines
+
+
+def profile(what: str, ws: Path, env: Env, n: int, out: Path, top: int = 12) -> str:
+    """Run ptaudit once more and measure its own processes (the run, mitmdump; not runsc):
+    CPU time, and py-spy samples of the Python thread holding the GIL, from the moment the
+    workload starts until it ends, then from there until ptaudit exits (final scan,
+    detectors' finish, reports, seal)."""
+    import signal
+
+    import psutil
+
+    p = subprocess.Popen(ptaudit_cmd(what, ws, out, env, n), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (ws / ".stress.start").exists() and p.poll() is None:
+        time.sleep(0.01)
+    me = psutil.Process(p.pid)
+    ours = [me] + [c for c in me.children(recursive=True) if "mitmdump" in " ".join(c.cmdline()[:3])]
+    names = {q.pid: " ".join(q.cmdline()[:3])[-60:] for q in ours}
+
+    def cpu_now() -> dict[int, float]:
+        out: dict[int, float] = {}
+        for q in ours:
+            try:
+                out[q.pid] = sum(q.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return out
+
+    lines: list[str] = []
+    for phase, done in (("during the workload", lambda: (ws / ".stress.json").exists()),
+                        ("after the workload (final scan, detectors' finish, reports, seal)", lambda: False)):
+        raw = env.tmp / f"profile-{what}-{len(lines)}.txt"
+        c0, t0 = cpu_now(), time.monotonic()
+        spy = _spy(p.pid, raw)
+        while not done() and p.poll() is None:
+            time.sleep(0.01)
+        dt, c1 = time.monotonic() - t0, cpu_now()
+        spy.send_signal(signal.SIGINT)
+        spy.communicate(60)
+        cpu = {pid: (names[pid], c1[pid] - c0[pid]) for pid in c1 if pid in c0}
+        lines += _summary(f"ptaudit's processes {phase}, {what}", raw, dt, cpu, top)
+    p.wait()
     return "\n".join(lines)
 
 
@@ -369,7 +403,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (make bench)")
     ap.add_argument("--only", default="read,read_usr,write,pip,torch")
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--profile", action="store_true", help="py-spy profiles of ptaudit where the goal is missed")
+    ap.add_argument("--profile", nargs="?", const="missed", choices=["missed", "all"],
+                    help="py-spy profiles of ptaudit's processes where the goal is missed (or for all)")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("runsc") is None:
         print("bench_stress: needs root and runsc; skipped")
@@ -423,7 +458,7 @@ def main() -> int:
         if args.profile:
             for what in todo:
                 ratio = _med(results[what]["ptaudit"], "work_s") / _med(results[what]["sandbox"], "work_s")
-                if ratio > GOAL:
+                if ratio > GOAL or args.profile == "all":
                     k += 1
                     ws = tmp / f"p{k}-{what}" / "ws"
                     prepare(what, ws, sizes.get(what, 0), template, tmp)
