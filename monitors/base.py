@@ -44,7 +44,7 @@ Record = Callable[[EventData], Any]
 BATCH_MAX = 4096  # events a monitor hands over at once inside ``_batch()``
 
 
-def _record_many_of(record: Record) -> Callable[[list[EventData]], Any] | None:
+def record_many_of(record: Record) -> Callable[[list[EventData]], Any] | None:
     """``record_many`` of the object whose ``record`` method ``record`` is (RunSession,
     Recorder, RecorderClient): a batch then costs one durability wait, not one per event."""
     if getattr(record, "__name__", None) != "record":
@@ -192,7 +192,7 @@ class Monitor(ABC):
         batch.clear()
         if record is None:
             return
-        many = _record_many_of(record)
+        many = record_many_of(record)
         done = 0
         try:
             if many is not None:

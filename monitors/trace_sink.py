@@ -26,6 +26,7 @@ headers, undecodable payloads and unknown message types are counted, reported, s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -42,6 +43,7 @@ from ptaudit.core.events import (
     ProcBadFrame,
     ProcClone,
     ProcConnect,
+    ProcDup,
     ProcExec,
     ProcExit,
     ProcOpen,
@@ -52,12 +54,12 @@ from ptaudit.core.events import (
 from ptaudit.core.proctree import ProcTree
 
 from . import trace_proto as tp
-from .base import Monitor, MonitorConfig, MonitorContext, Record, register
+from .base import BATCH_MAX, Monitor, MonitorConfig, MonitorContext, Record, record_many_of, register
 
 CONTEXT_FIELDS = ["time", "thread_id", "group_id", "container_id", "process_name", "cwd", "credentials"]
 DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/task_exit",
                   "syscall/openat/exit", "syscall/open/exit", "syscall/creat/exit",
-                  "syscall/connect/enter", "syscall/connect/exit"]
+                  "syscall/connect/enter", "syscall/connect/exit", "syscall/dup2/exit", "syscall/dup3/exit"]
 # Reads under these are routine (loader, interpreter, devices) and not recorded; writes
 # and failed attempts on them still are.
 QUIET_PREFIXES = ("/usr/", "/proc/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
@@ -89,6 +91,12 @@ class TraceSinkConfig(MonitorConfig):
                          "points: runsc's send buffer).")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
+    drain_timeout_s: float = Field(default=300.0, gt=0, description="At stop, how long to keep decoding "
+                                   "frames already received; the rest is counted as lost.")
+    hash_mounts: dict[str, Path] = Field(
+        default_factory=dict, description="sandbox path prefix -> host dir, for hashing executed binaries "
+        "host-side (runsc 2022-12 and 2024-07 leave ExecveInfo.binary_sha256 empty)")
+    hash_max_bytes: int = Field(default=256 << 20, ge=0, description="Larger binaries are not hashed.")
 
 
 def decode_sockaddr(raw: bytes) -> dict[str, Any]:
@@ -125,7 +133,9 @@ class TraceSink(Monitor):
 
     @classmethod
     def from_context(cls, ctx: MonitorContext) -> TraceSink:
-        return cls(TraceSinkConfig(socket_path=ctx.state_dir / "sink.sock"))
+        # Executed binaries are hashed through the host side of the mounts they come from.
+        mounts = {"/usr": Path("/usr"), "/workspace": ctx.workspace, **ctx.task.ro_mounts}
+        return cls(TraceSinkConfig(socket_path=ctx.state_dir / "sink.sock", hash_mounts=mounts))
 
     def __init__(self, cfg: TraceSinkConfig):
         super().__init__()
@@ -144,12 +154,16 @@ class TraceSink(Monitor):
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._abandoned = 0
+        self._batch_cap = READ_BATCH
         self._dropped_seen: dict[int, int] = {}   # connection -> last cumulative dropped count
         self._pending_loss: dict[str, int] = {}   # reason -> count not yet recorded
         self._loss_lock = threading.Lock()
         self._connects: dict[int, bytes] = {}     # tid -> sockaddr seen at connect/enter
         self._bad_events = 0
         self._opens = 0
+        self._hashes: dict[tuple[int, int, int, int], str] = {}
 
     # -- configuration for runsc -------------------------------------------------------
     def pod_init_config(self) -> dict[str, Any]:
@@ -158,7 +172,7 @@ class TraceSink(Monitor):
             pt: dict[str, Any] = {"name": name, "context_fields": list(CONTEXT_FIELDS)}
             if name == "sentry/execve":
                 pt["optional_fields"] = ["binary_info"]
-            elif name.startswith("syscall/") and name.split("/")[1] in ("openat", "connect"):
+            elif name.startswith("syscall/") and name.split("/")[1] in ("openat", "connect", "dup2", "dup3"):
                 pt["optional_fields"] = ["fd_path"]
             points.append(pt)
         return {"trace_session": {"name": "Default", "points": points,
@@ -176,6 +190,9 @@ class TraceSink(Monitor):
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, record: Record) -> None:
         self._record_fn = record
+        # With record_many (a RunSession) a batch costs one commit: take a large backlog at
+        # once; otherwise (one call per event) keep batches to one run of frames.
+        self._batch_cap = BATCH_MAX if record_many_of(record) is not None else READ_BATCH
         path = str(self.cfg.socket_path)
         if os.path.exists(path):
             os.unlink(path)
@@ -213,7 +230,21 @@ class TraceSink(Monitor):
             self._closed = True
             self._qcv.notify_all()
         for t in self._threads:
-            t.join(10)
+            if t.name != "trace-decode":
+                t.join(10)
+        # Every frame read is decoded and recorded before we report: a burst (pip unpacking
+        # thousands of files) can leave a backlog when the sandbox exits. Bounded: what is
+        # still queued at the deadline is counted as lost, never dropped silently.
+        decoder = next((t for t in self._threads if t.name == "trace-decode"), None)
+        if decoder is not None:
+            decoder.join(self.cfg.drain_timeout_s)
+            if decoder.is_alive():
+                self._abandon.set()
+                decoder.join(10)
+                with self._qcv:
+                    left = self._queued + self._abandoned
+                if left:
+                    self._add_loss(f"sink stopped with {left} frames not decoded (drain timeout)", left)
         for tid, addr in list(self._connects.items()):  # enter without exit: no result
             self._emit_connect(tid, None, addr, None)
         self._flush_loss()
@@ -339,9 +370,19 @@ class TraceSink(Monitor):
                 self._queued = 0
                 if not items and self._closed:
                     break
-            if items:
-                with self._batch():  # recorded together: one group commit per run of frames
-                    for cid, frames in items:
+            i = 0
+            while i < len(items):
+                if self._abandon.is_set():  # stop() gave up waiting: count, do not decode
+                    self._abandoned += sum(len(frames) for _, frames in items[i:])
+                    break
+                # Recorded together: one group commit per batch. Batches stay small enough
+                # for stop() to give up between them when recording is slow (drain_timeout_s).
+                with self._batch():
+                    n = 0
+                    while i < len(items) and (n == 0 or n + len(items[i][1]) <= self._batch_cap):
+                        cid, frames = items[i]
+                        i += 1
+                        n += len(frames)
                         for data in frames:
                             try:
                                 self._decode(cid, data)
@@ -405,11 +446,19 @@ class TraceSink(Monitor):
             addr = bytes(msg.address) or self._connects.get(tid, b"")
             self._connects.pop(tid, None)
             return self._emit_connect(tid, ctx, addr, msg.exit)
+        if mtype == tp.MSG_SYSCALL_DUP:
+            return self._dup(ctx, msg)
         if mtype == tp.MSG_SENTRY_EXEC:
             pid = ctx["pid"]
-            sha = {"binary_sha256": bytes(msg.binary_sha256).hex()} if msg.binary_sha256 else {}
+            ident: dict[str, Any] = {}
+            if msg.binary_mode:  # binary_info: who owns what ran (uid 1000: the agent's own file)
+                ident.update(binary_mode=oct(msg.binary_mode), binary_uid=msg.binary_uid, binary_gid=msg.binary_gid)
+            if msg.binary_sha256:
+                ident.update(binary_sha256=bytes(msg.binary_sha256).hex(), binary_sha256_by="runsc")
+            elif (h := self._host_hash(msg.binary_path)) is not None:
+                ident.update(binary_sha256=h, binary_sha256_by="host")
             return self._out(ProcExec(**ctx, ppid=self.tree.ppid(pid), argv=list(msg.argv)[:4096],
-                                      exe=msg.binary_path, cwd=msg.context_data.cwd, **sha))
+                                      exe=msg.binary_path, cwd=msg.context_data.cwd, **ident))
         if mtype == tp.MSG_CONTAINER_START:
             return self._out(ProcExec(**ctx, ppid=None, argv=list(msg.args)[:4096],
                                       exe=msg.args[0] if msg.args else None, cwd=msg.cwd,
@@ -425,6 +474,37 @@ class TraceSink(Monitor):
                 return None  # a thread, not the process
             return self._out(ProcExit(**ctx, exit_status=msg.exit_status))
         return None
+
+    def _host_hash(self, path: str) -> str | None:
+        """sha256 of an executed file, read through the host side of its mount (cached per
+        inode and mtime). Hashed when the event is decoded, milliseconds after the exec."""
+        path = posixpath.normpath(path)
+        for prefix, host in sorted(self.cfg.hash_mounts.items(), key=lambda kv: -len(kv[0])):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                target = Path(host) / posixpath.relpath(path, prefix)
+                break
+        else:
+            return None
+        try:
+            # The agent controls symlinks under its workspace: never read outside the mount.
+            base = os.path.realpath(host)
+            if os.path.commonpath([base, os.path.realpath(target)]) != base:
+                return None
+            st = os.stat(target)
+            key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            if key in self._hashes:
+                return self._hashes[key]
+            if st.st_size > self.cfg.hash_max_bytes or not os.path.isfile(target):
+                return None
+            h = hashlib.sha256()
+            with open(target, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError:
+            return None
+        if len(self._hashes) < 10_000:
+            self._hashes[key] = h.hexdigest()
+        return h.hexdigest()
 
     def _open(self, msg: Any) -> None:
         self.counts["opens_seen"] += 1
@@ -455,6 +535,16 @@ class TraceSink(Monitor):
             data.update(path=path, flags=flags, write=write, result=None, errno=None)
         # Built from typed protobuf fields, exactly what ProcOpen(**data).to_data() gives.
         self._record(ProcOpen.trusted(data))
+        return None
+
+    def _dup(self, ctx: dict[str, Any], msg: Any) -> None:
+        # Only a pipe made a process's stdin/stdout/stderr is recorded: that is how a shell
+        # wires a pipeline (and how a parent captures a child's output), and it is rare.
+        if msg.new_fd not in (0, 1, 2) or not msg.fd_path.startswith("pipe:"):
+            return None
+        if msg.HasField("exit") and msg.exit.result < 0:
+            return None
+        self._record(ProcDup(**ctx, old_fd=msg.old_fd, new_fd=msg.new_fd, fd_path=msg.fd_path))
         return None
 
     def _emit_connect(self, tid: int, ctx: dict[str, Any] | None, addr: bytes, exit_: Any) -> None:

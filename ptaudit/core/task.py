@@ -42,8 +42,17 @@ class Task(Strict):
     base_model_dir: Path | None = Field(default=None, description="Host dir mounted read-only at /models/base.")
     instruct_models: list[str] = Field(default_factory=list, description="Post-trained variants of the base (substitution).")
     final_model: str = "final_model"
+    evaluation: list[str] = Field(default_factory=list, description=(
+        "Workspace paths (globs; a trailing / means the whole directory) of the evaluation "
+        "material handed to the agent: scripts, rubrics, and the outputs they write. Provenance "
+        "taint sources."))
+    training_data: list[str] = Field(default_factory=list, description=(
+        "Workspace paths (globs) the agent is told to put training data in. Provenance sinks, "
+        "besides final_model and any weights the agent writes."))
     time_limit: Duration | None = None
     gpu: bool = False
+    ro_mounts: dict[str, Path] = Field(default_factory=dict, description="Sandbox path -> host path, mounted "
+                                       "read-only (e.g. a CPU torch at /opt/torch/torch); host paths relative to the task file.")
     benchmarks: list[Benchmark] = Field(default_factory=list)
     agent: Agent = Field(default_factory=Agent)
     # Set by the loader, not by the file.
@@ -78,6 +87,12 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():
             raise InputError(f"{path}: base_model_dir {task.base_model_dir} is not a directory")
+    for dest, src in list(task.ro_mounts.items()):
+        if not dest.startswith("/") or ".." in dest.split("/"):
+            raise InputError(f"{path}: ro_mounts: {dest!r} must be an absolute sandbox path")
+        task.ro_mounts[dest] = (base / src).resolve()
+        if check_files and not task.ro_mounts[dest].exists():
+            raise InputError(f"{path}: ro_mounts[{dest!r}]: {task.ro_mounts[dest]} does not exist")
     task.source = path.resolve()
     task.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return task

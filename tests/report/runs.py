@@ -77,7 +77,7 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
             s.emit("ptaudit", "monitor.events_lost", {"producer": "fs", "count": lost})
         s.emit("proc", "proc.exit", {"pid": 11, "exit_status": 3})  # the field the trace sink records
         s.emit("proc", "proc.exit", {"pid": 10, "exit_status": 0})
-        s.emit("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": False})
+        s.emit("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": None})
     findings = [
         finding("a1b2c3d4e5f60718", "net.hf-other-models", "checkpoint_download", severity,
                 "download of model Qwen/Qwen2.5-7B-Instruct (blocked)", HOSTILE_URL if hostile else

@@ -14,6 +14,7 @@ from rich.markup import escape
 from ptaudit.core.findings import SEVERITIES
 
 from .model import Report
+from .provenance import chain_lines
 
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 _EVIDENCE_SHOWN = 5
@@ -100,8 +101,17 @@ def render_text(report: Report, console: Console) -> None:
         p(f"  {escape(_short(f['message'], 300))}")
         p(f"  subject: {escape(_short(f['subject'], 200))}")
         for item in f["evidence"][:_EVIDENCE_SHOWN]:
+            if isinstance(item.get("chain"), list):  # a provenance chain: one hop per line
+                p("    · chain:")
+                for line in chain_lines(item["chain"]):
+                    p(f"        {escape(_short(line, 300))}")
+                continue
             seq = item.get("seq")
             line = evidence_line(item, events.get(str(seq)) if isinstance(seq, int) else None)
             p(f"    · {escape(_short(line, 300))}")
         if len(f["evidence"]) > _EVIDENCE_SHOWN:
             p(f"    · … {len(f['evidence']) - _EVIDENCE_SHOWN} more evidence items in report.json")
+    if d.get("workload"):
+        from .workload import render_text as render_workload
+
+        render_workload(d["workload"], console)
