@@ -8,7 +8,7 @@ Workloads (bench/stress_agent.py, the same script in every mode):
 * pip:       ``pip install`` of a dozen wheels (built here, ~150 modules each) from a PEP 503
              index through the proxy, as ``https://pypi.org/simple`` mapped to a local server;
 * torch:     ``import torch`` from a read-only mount (a hard-linked tree of the host's CPU
-             torch and what it imports, mounted at /models/base).
+             torch and what it imports, mounted at /opt/torch: the task's ``ro_mounts``).
 
 Modes, one after the other per workload (``--repeat`` interleaves rounds):
 
@@ -57,7 +57,7 @@ from tests.simnet import SimNet, make_wheel  # noqa: E402
 
 AGENT = Path(__file__).with_name("stress_agent.py")
 PY = "/usr/bin/python3"  # the interpreter the sandbox sees (host /usr, read-only)
-TORCH_AT = "/models/base"
+TORCH_AT = "/opt/torch"
 MODES = ("native", "sandbox", "ptaudit")
 SIZES = {"full": {"read": 30_000, "read_usr": 30_000, "write": 100_000},
          "quick": {"read": 5_000, "read_usr": 5_000, "write": 10_000}}
@@ -243,7 +243,7 @@ def ptaudit_cmd(what: str, ws: Path, out: Path, env: Env, n: int) -> list[str]:
     if not task.exists():
         (env.tmp / "bench.jsonl").write_bytes(jsonl(benchmark(60, seed=7)))
         task.write_text('name = "stress"\nbase_model = "org/base"\n'
-                        + (f'base_model_dir = "{env.torch_tree}"\n' if what == "torch" else "")
+                        + (f'[ro_mounts]\n"{TORCH_AT}" = "{env.torch_tree}"\n' if what == "torch" else "")
                         + '[[benchmarks]]\nname = "arith"\ntest_set = "bench.jsonl"\nfields = ["question"]\n'
                           'id_field = "id"\n')
     return [sys.executable, "-m", "ptaudit.app.cli.main", "run", "--task", str(task), "--policy", "default",
