@@ -75,7 +75,7 @@ class Recorder:
     def record_many(self, evs: Iterable[EventData]) -> list[Event]:
         """Append typed payloads in order; returns once all are durable (one group commit
         for the lot instead of one wait per event)."""
-        events = [self._submit(ev.SOURCE, ev.KIND, ev.to_data()) for ev in evs]
+        events = self._submit_many([(ev.SOURCE, ev.KIND, ev.to_data()) for ev in evs])
         if events:
             self.log.wait_durable(events[-1].seq)
         return events
@@ -90,15 +90,19 @@ class Recorder:
     def _submit(self, source: str, kind: str, data: dict[str, Any]) -> Event:
         """Append without waiting for durability (the recorder's loop must never block on
         fdatasync: its acks follow the durable seq instead)."""
-        event = self.log.submit(source, kind, data)
-        if kind == LOST_KIND:
-            n = lost_count(data)
-            with self._lost_lock:
-                if n is None:
-                    self.loss_unknown = True
-                else:
-                    self.events_lost += n
-        return event
+        return self._submit_many([(source, kind, data)])[-1]
+
+    def _submit_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[Event]:
+        events = self.log.submit_many(items)
+        for _source, kind, data in items:
+            if kind == LOST_KIND:
+                n = lost_count(data)
+                with self._lost_lock:
+                    if n is None:
+                        self.loss_unknown = True
+                    else:
+                        self.events_lost += n
+        return events
 
     def _submit_ev(self, ev: EventData) -> Event:
         return self._submit(ev.SOURCE, ev.KIND, ev.to_data())
@@ -210,12 +214,14 @@ class _Conn:
         self.producer: str | None = None
         self.pid: str | None = None
         self.out: deque[tuple[int, int | bytes]] = deque()  # (durable seq needed, ack p | raw reply)
+        self.batch: list[tuple[str, str, dict[str, Any]]] = []
 
     def feed(self, chunk: bytes) -> None:
         self.buf += chunk
         last_ack = None
         start = 0
         buf = self.buf
+        self.batch: list[tuple[str, str, dict[str, Any]]] = []  # valid frames, appended together
         while True:
             nl = buf.find(b"\n", start)
             if nl < 0:
@@ -227,6 +233,7 @@ class _Conn:
                 if ack is not None:
                     last_ack = ack
             start = nl + 1
+        self.flush_batch()
         del buf[:start]
         if len(buf) > MAX_FRAME:
             if not self.discarding:
@@ -235,6 +242,16 @@ class _Conn:
             buf.clear()
         if last_ack is not None:
             self.reply(last_ack)
+
+    def flush_batch(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self.rec._submit_many(batch)
+
+    def submit_ev(self, ev: EventData) -> None:
+        """One of the recorder's own events, in order after the frames before it."""
+        self.flush_batch()
+        self.rec._submit_ev(ev)
 
     def reply(self, msg: int | bytes) -> None:
         """Send ``msg`` (an ack for frame number ``msg``, or raw bytes) once everything
@@ -275,8 +292,9 @@ class _Conn:
             self.pid = str(obj.get("id") or "")[:200] or None
             self.producer = str(obj.get("producer") or "")[:64] or None
             last = self.rec._recorded.get(self.pid or "", -1)
+            self.flush_batch()
             self.reply(b'{"ok":1,"last":%d}\n' % last)  # once its frames up to ``last`` are durable
-            self.rec._submit_ev(ProducerConnected(producer=self.producer, id=self.pid))
+            self.submit_ev(ProducerConnected(producer=self.producer, id=self.pid))
             return None
         p, source, kind, data = obj.get("p"), obj.get("source"), obj.get("kind"), obj.get("data", {})
         if (
@@ -291,15 +309,15 @@ class _Conn:
             return None
         if p <= self.rec._recorded.get(self.pid, -1):
             return p  # a resend after reconnect: already recorded (acked once durable)
-        self.rec._submit(source, kind, data)
+        self.batch.append((source, kind, data))
         self.rec._recorded[self.pid] = p
         return p
 
     def bad(self, reason: str, size: int) -> None:
-        self.rec._submit_ev(BadFrame(producer=self.producer, reason=reason, bytes=size))
+        self.submit_ev(BadFrame(producer=self.producer, reason=reason, bytes=size))
 
     def closed(self) -> None:
         if self.buf and not self.discarding:
-            self.rec._submit_ev(ProducerPartial(producer=self.producer, bytes=len(self.buf)))
+            self.submit_ev(ProducerPartial(producer=self.producer, bytes=len(self.buf)))
         if self.pid is not None:
-            self.rec._submit_ev(ProducerDisconnected(producer=self.producer, id=self.pid))
+            self.submit_ev(ProducerDisconnected(producer=self.producer, id=self.pid))

@@ -103,7 +103,12 @@ class RunLogWriter:
         """Queue one record for the next commit and return at once (not yet durable: use
         :meth:`wait_durable` or :meth:`on_durable` before telling anyone it is recorded).
         Waits only while more than ``max_pending_bytes`` are queued."""
-        data = data if data is not None else {}
+        return self.submit_many(((source, kind, data if data is not None else {}),))[0]
+
+    def submit_many(self, items: Iterable[tuple[str, str, dict[str, Any]]]) -> list[Event]:
+        """:meth:`submit` for several records in order, under one acquisition of the lock
+        (the recorder's socket loop hands over every frame of a read at once)."""
+        events: list[Event] = []
         with self._lock:
             while self._pending_bytes > self._max_pending and self.error is None and not self.closed:
                 self._space.wait()
@@ -111,18 +116,25 @@ class RunLogWriter:
                 raise self.error
             if self.closed or self._closing:
                 raise ValueError("run log is closed")
-            seq, ts, prev = self.next_seq, now_ns(), self.head
-            line, digest = encode_line(seq, ts, source, kind, data, prev)
-            self._pending.append(line)
-            self._pending_bytes += len(line)
-            self.next_seq, self.head = seq + 1, digest
-            event = trusted_event({"seq": seq, "ts": ts, "source": source, "kind": kind, "data": data,
-                                   "prev": prev, "hash": digest})
-            for fn in self._subscribers:
-                fn(event)
-            if len(self._pending) == 1:
+            was_empty = not self._pending
+            seq, prev = self.next_seq, self.head
+            pending, subscribers, size = self._pending, self._subscribers, 0
+            for source, kind, data in items:
+                ts = now_ns()
+                line, digest = encode_line(seq, ts, source, kind, data, prev)
+                pending.append(line)
+                size += len(line)
+                event = trusted_event({"seq": seq, "ts": ts, "source": source, "kind": kind, "data": data,
+                                       "prev": prev, "hash": digest})
+                events.append(event)
+                for fn in subscribers:
+                    fn(event)
+                seq, prev = seq + 1, digest
+            self._pending_bytes += size
+            self.next_seq, self.head = seq, prev
+            if was_empty and pending:
                 self._work.notify()
-            return event
+        return events
 
     def wait_durable(self, seq: int, timeout: float | None = None) -> bool:
         """Block until every record up to ``seq`` is durable; False on timeout. Raises
