@@ -179,8 +179,16 @@ def fdatasync_latency(seconds: float) -> dict[str, float]:
             lat.append(time.perf_counter() - t)
         os.close(fd)
     lat.sort()
+    # Weighted by time: an event arriving at a random moment lands in a long fdatasync more
+    # often than in a short one (a 300 ms stall delays 3,000 events at 10,000/s).
+    total, acc, tw = sum(lat), 0.0, {}
+    for x in lat:
+        acc += x
+        for q in (0.5, 0.99):
+            if q not in tw and acc >= q * total:
+                tw[q] = x
     return {"p50": lat[len(lat) // 2] * 1e3, "p99": lat[int(len(lat) * 0.99)] * 1e3, "max": lat[-1] * 1e3,
-            "rate": len(lat) / seconds, "per_commit": 1.0}
+            "rate": len(lat) / seconds, "per_commit": 1.0, "tw50": tw[0.5] * 1e3, "tw99": tw[0.99] * 1e3}
 
 
 def main() -> None:
@@ -226,6 +234,9 @@ def main() -> None:
         t.add_row(name, f"{r['rate']:,.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['max']:.1f}",
                   f"{r['per_commit']:.1f}")
     Console().print(t)
+    f = probe["f"]
+    print(f"bare fdatasync weighted by time (what an event arriving at a random moment runs into): "
+          f"p50 {f['tw50']:.2f} ms, p99 {f['tw99']:.2f} ms")
     g = rows[3][1]["rate"]
     print(f"goals: 2 processes group commit {g:,.0f}/s (>= 50,000: {'met' if g >= 50_000 else 'MISSED'}; "
           f"{g / base:.1f}x fsync per record, >= 15x: {'met' if g / base >= 15 else 'MISSED'}); "
