@@ -29,8 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "detectors")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "detectors"), str(ROOT / "bench")]
 
+import _results  # noqa: E402
 from gsm_synth import make_split  # noqa: E402
 
 from detectors import load_policy  # noqa: E402
@@ -153,6 +154,8 @@ def main() -> None:
         print(f"\n{'replay':34s} {'before ev/s':>12s} {'now ev/s':>12s} {'speed-up':>9s}  findings equal")
         for name, tb, ta, same in rows:
             print(f"{name:34s} {n / tb:12,.0f} {n / ta:12,.0f} {tb / ta:8.2f}x  {'yes' if same else 'NO'}")
+            _results.record("replay", f"{name}, {n:,} events", n / ta, "events/s", n / tb, "json + validation, no routing",
+                            note="" if same else "FINDINGS DIFFER")
         print(f"\nwhere the time goes, default policy, {n:,} events (one more replay, each detector timed):")
         pol = policies["default policy (every detector)"]
         for line in where_time_goes(rd.events_path, pol, DetectorContext(task=task, policy=pol, blobs=rd.blobs,
@@ -162,6 +165,7 @@ def main() -> None:
         worst = n / max(r[2] for r in rows[1:])
         print(f"\ngoal >= 150,000 events/s: {worst:,.0f}-{best:,.0f} events/s "
               f"({'met' if worst >= 150_000 else 'MISSED'})")
+        _results.flush()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

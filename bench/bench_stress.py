@@ -49,7 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import _results  # noqa: E402
 
 from ptaudit.app.demo.data import benchmark, jsonl  # noqa: E402
 from tests.netns import enter_loopback_netns, leave_netns  # noqa: E402
@@ -495,6 +497,10 @@ def print_table(results: dict[str, dict[str, list[Result]]], sizes: dict[str, in
         verdicts = ",".join(sorted({r.verdict for r in by["ptaudit"]}))
         print(f"{names[what]:34s} {nat:6.2f}s {sb:7.2f}s {pt:7.2f}s {pt / sb:5.2f}x {ptw / sbw:10.2f}x "
               f"{last.events:8d} {last.events_per_s:9,.0f} {lost:5d}{'*' if lossy else ' '} {verdicts:>8s}")
+        _results.record("stress", f"{names[what]}: workload time", pt, "s", sb, "sandbox alone", better="lower",
+                        goal=1.3, note=f"{last.events:,} events, {lost} lost, verdict {verdicts}")
+        _results.record("stress", f"{names[what]}: whole command", ptw, "s", sbw, "sandbox alone", better="lower")
+    _results.flush()
     print(f"\nseconds: the workload's own time inside the agent (median); pt/sb: ptaudit run / sandbox alone "
           f"(goal <= {GOAL}x); wall: whole commands (ptaudit's start-up, final scan and reports included); "
           "events/s: records through the recorder over the run; * lossy")
