@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
+
+import _results  # noqa: E402
 
 from monitors.fs_watch import FsWatch, FsWatchConfig  # noqa: E402
 from monitors.gpu import GpuConfig, GpuMonitor  # noqa: E402
@@ -121,7 +123,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sink", choices=["session", "list"], default="session")
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--quick", action="store_true", help="500 files, 1 round (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.files, args.repeat = 500, 1
     if os.geteuid() != 0 or shutil.which("runsc") is None:
         print("needs runsc and root")
         return 2
@@ -146,6 +151,10 @@ def main() -> int:
             n = int(statistics.median(events[mode]))
             ratio = f"{w / base:.2f}" if base else "-"
             print(f"{mode:6s} {w:8.2f} {ratio:>6s} {n:8d} {n / w:9.0f}")
+            if base and mode != "none":
+                _results.record("monitors", f"{args.files} files, monitors: {mode}", w, "s", base, "no monitors",
+                                better="lower", note=f"{n} events, {n / w:,.0f}/s, sink={args.sink}")
+        _results.flush()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
