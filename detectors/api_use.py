@@ -35,26 +35,34 @@ class Params(BaseModel):
 @register
 class UnauthorizedApi(Detector):
     name = "unauthorized_api"
+    kinds = (NetRequest,)
     Params = Params
 
     def __init__(self, rule, ctx):  # type: ignore[no-untyped-def]
         super().__init__(rule, ctx)
         self.own = ctx.task.agent.api_host if ctx.task is not None else None
         self.seen: set[str] = set()
+        self._is_api: dict[str, bool] = {}  # host -> matches params.hosts (replay asks per request)
 
     def on_event(self, event: Event) -> Iterable[Finding]:
         """One finding per host, raised live at its first request."""
         p = event.payload
         if not isinstance(p, NetRequest):
-            return
+            return ()
         host = p.host.lower()
-        if not host or host == self.own or host in self.seen or not any(fnmatchcase(host, p) for p in self.params.hosts):
-            return
+        if not host or host == self.own or host in self.seen:
+            return ()
+        is_api = self._is_api.get(host)
+        if is_api is None:
+            is_api = any(fnmatchcase(host, pat) for pat in self.params.hosts)
+            if len(self._is_api) < 10_000:
+                self._is_api[host] = is_api
+        if not is_api:
+            return ()
         self.seen.add(host)
         blocked = p.blocked
         f = self.finding("unauthorized_api", host,
                          f"request to LLM API {host}{' (blocked by the proxy)' if blocked else ''}; "
                          f"the agent's own API is {self.own or 'none'}",
                          [{"seq": event.seq, "url": p.url, "method": p.method, "blocked": blocked}], ts=event.ts)
-        if f:
-            yield f
+        return [f] if f else ()

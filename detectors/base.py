@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ptaudit.core.events import Event
+from ptaudit.core.events import EVENT_TYPES, Event, EventData
 from ptaudit.core.findings import (
     CATEGORIES,
     SEVERITIES,
@@ -57,6 +57,20 @@ class Detector(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
+    kinds: ClassVar[tuple[str | type[EventData], ...] | None] = None
+    """What :meth:`on_event` reads; the engine gives it only those events. Kind names
+    (``"net.request"``) or payload models (a model stands for every kind whose model is
+    it or a subclass: ``FileState`` covers ``fs.write`` and ``fs.final_scan``). ``None``:
+    every event. A kind left out here is never seen: list everything ``on_event`` checks."""
+
+    @classmethod
+    def reads(cls, kind: str) -> bool:
+        """Does this detector read events of ``kind``?"""
+        if cls.kinds is None:
+            return True
+        model = EVENT_TYPES.get(kind)
+        return any(k == kind if isinstance(k, str) else model is not None and issubclass(model, k)
+                   for k in cls.kinds)
 
     def __init__(self, rule: Rule, ctx: DetectorContext):
         self.rule = rule
@@ -64,7 +78,7 @@ class Detector(ABC):
         self.params: Any = self.Params.model_validate(rule.params)
 
     def on_event(self, event: Event) -> Iterable[Finding]:
-        """Called for every event in log order."""
+        """Called for every event of the kinds it reads (:attr:`kinds`), in log order."""
         return ()
 
     def finish(self) -> Iterable[Finding]:

@@ -21,6 +21,7 @@ from .base import Detector, Finding, register
 @register
 class BudgetDetector(Detector):
     name = "budget"
+    kinds = (ResBudgetExceeded, SandboxWorkspaceSize, SandboxKill, GpuSummary)
 
     def on_event(self, event: Event) -> Iterable[Finding]:
         p = event.payload

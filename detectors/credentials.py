@@ -94,6 +94,8 @@ class _Flow:
 class CredentialMisuse(Detector):
     name = "credentials"
     Params = Params
+    kinds = (SandboxHoneytokens, ProxyStarted, PlaceholderSeen, NetRequest, NetResponse, NetError, WebSocket,
+             FsWrite, FsFinalScan)
 
     def __init__(self, rule, ctx):  # type: ignore[no-untyped-def]
         super().__init__(rule, ctx)

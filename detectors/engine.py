@@ -10,6 +10,9 @@ same order, so replaying a run with its own policy reproduces its findings exact
   the set keeps the latest version in the position of the first, and passes on only
   findings that are new or changed.
 * ``detector.*`` events (findings the orchestrator recorded) are never fed back.
+* Routing by kind: a detector sees only the kinds it declares (``Detector.kinds``); the
+  route of each kind is worked out once. Every event's payload is still validated (a
+  payload that does not fit its model is a finding whoever reads the kind).
 """
 
 from __future__ import annotations
@@ -44,13 +47,25 @@ class ContentScanner(Protocol):
 class DetectorSet:
     """The detectors of one policy, fed events in order; collects deduplicated findings."""
 
-    def __init__(self, detectors: list[Detector]):
+    def __init__(self, detectors: list[Detector], route: bool = True):
+        """``route=False`` gives every detector every event (as before kinds existed;
+        bench/bench_replay.py compares)."""
         self.detectors = detectors
+        self.route = route
         self._disabled: set[int] = set()
         self._findings: dict[str, Finding] = {}
+        self._routes: dict[str, list[tuple[int, Detector]]] = {}
+
+    def _route(self, kind: str) -> list[tuple[int, Detector]]:
+        r = self._routes.get(kind)
+        if r is None:
+            r = [(i, d) for i, d in enumerate(self.detectors) if not self.route or type(d).reads(kind)]
+            if len(self._routes) < 4096:  # kinds come from producers: keep the table bounded
+                self._routes[kind] = r
+        return r
 
     @classmethod
-    def from_policy(cls, policy: Policy, ctx: DetectorContext) -> DetectorSet:
+    def from_policy(cls, policy: Policy, ctx: DetectorContext, route: bool = True) -> DetectorSet:
         """One detector per enabled rule. A detector that cannot be built is a fault too."""
         ctx.policy = ctx.policy or policy
         dets: list[Detector] = []
@@ -63,7 +78,7 @@ class DetectorSet:
                 dets.append(det_cls(rule, ctx))
             except Exception as exc:  # noqa: BLE001 - reported as a finding, never fatal
                 faults.append(fault_finding(rule.id, rule.detector, "init", exc))
-        ds = cls(dets)
+        ds = cls(dets, route=route)
         for f in faults:
             ds._keep(f)
         return ds
@@ -74,8 +89,10 @@ class DetectorSet:
         return list(self._findings.values())
 
     def feed(self, event: Event) -> list[Finding]:
-        """Give one event to every detector; returns the findings that are new or changed."""
-        if event.kind.startswith("detector."):
+        """Give one event to every detector that reads its kind; returns the findings that
+        are new or changed."""
+        kind = event.kind
+        if kind.startswith("detector."):
             return []
         try:
             event.payload  # noqa: B018 - validated once here (cached), not in every detector
@@ -85,7 +102,22 @@ class DetectorSet:
             # stay enabled for the events that do fit.
             f = invalid_event_finding(event, exc)
             return [f] if self._keep(f) else []
-        return self._run(lambda d: d.on_event(event), f"event {event.seq} ({event.kind})")
+        out: list[Finding] = []
+        for i, det in self._route(kind):
+            if i in self._disabled:
+                continue
+            try:
+                produced = det.on_event(event)
+                if (produced == () or produced == []) and type(produced) in (tuple, list):
+                    continue  # the common "nothing here"; generators are drained below
+                produced = list(produced)
+            except Exception as exc:  # noqa: BLE001 - one detector must not stop the audit
+                self._disabled.add(i)
+                produced = [fault_finding(det.rule.id, det.name, f"event {event.seq} ({kind})", exc)]
+            for f in produced:
+                if self._keep(f):
+                    out.append(f)
+        return out
 
     def finish(self) -> list[Finding]:
         """End of the event stream; returns the new or changed findings."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -94,10 +95,29 @@ def hub_verdict(rest: str, allowed: list[str]) -> str | None:
     return "data file of unknown split" if is_data else None
 
 
+@lru_cache(maxsize=64)
+def _wanted(packages: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
+    wanted = {norm_pkg(p): p for p in packages}
+    return wanted, tuple(w.replace("-", "") for w in wanted)
+
+
+_SEPARATORS = str.maketrans("", "", "-_.")
+
+
+@lru_cache(maxsize=64)
+def _name(path: str) -> str:
+    return PurePosixPath(path).name
+
+
 def pypi_package(url: str, packages: list[str]) -> str | None:
     """The package of ``packages`` that ``url`` fetches (index page, JSON API or a file)."""
-    wanted = {norm_pkg(p): p for p in packages}
+    if not packages:
+        return None
+    wanted, bare = _wanted(tuple(packages))  # replay asks this for every request: work it out once
     path = unquote(urlsplit(url).path)
+    squeezed = path.lower().translate(_SEPARATORS)
+    if not any(b in squeezed for b in bare):  # a name that normalises to a wanted one is in the path
+        return None
     m = re.search(r"/(?:simple|pypi)/([^/]+)(?:/|$)", path)
     if m and norm_pkg(m.group(1)) in wanted:
         return wanted[norm_pkg(m.group(1))]
@@ -115,8 +135,8 @@ def mentions_path(text: str, host_path: str) -> bool:
         return False
     if host_path and host_path in text:
         return True
-    base = PurePosixPath(host_path).name
-    if not base:
+    base = _name(host_path)
+    if not base or base not in text and "%" not in text:  # the common case: not mentioned at all
         return False
     text = unquote(text)
     i = text.find(base)

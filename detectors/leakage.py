@@ -182,6 +182,7 @@ class LeakageDetector(Detector):
     """Finds benchmark test items, and requests for them by name, in a run."""
 
     name = "leakage"
+    kinds = (NetRequest, NetBlocked, NetResponse, NetError, FileState, FsContentScan, ProcOpen, ProcExec)
     Params = LeakageParams
 
     def __init__(self, rule: Any, ctx: DetectorContext):

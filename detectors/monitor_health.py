@@ -54,6 +54,7 @@ def _subject_message(p: EventData) -> tuple[str, str] | None:
 @register
 class MonitorHealth(Detector):
     name = "monitor_health"
+    kinds = (EventsLost, MonitorFailed, MonitorFault, ProxyDied, NetRefused, BadFrame)
     Params = Params
 
     def on_event(self, event: Event) -> Iterable[Finding]:

@@ -202,6 +202,7 @@ class UrlRuleDetector(Detector):
     """
 
     name = "net.url"
+    kinds = (NetRequest,)
     Params = UrlParams
 
     def on_event(self, event: Event) -> Iterable[Finding]:
@@ -228,6 +229,7 @@ class ContentRuleDetector(Detector):
     """
 
     name = "net.content"
+    kinds = (NetResponse,)
     Params = ContentParams
 
     def on_event(self, event: Event) -> Iterable[Finding]:

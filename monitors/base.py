@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -39,6 +40,17 @@ if TYPE_CHECKING:
 
 Record = Callable[[EventData], Any]
 """``record(event)``: RunSession.record, RecorderClient.record, or a test list's append."""
+
+BATCH_MAX = 4096  # events a monitor hands over at once inside ``_batch()``
+
+
+def record_many_of(record: Record) -> Callable[[list[EventData]], Any] | None:
+    """``record_many`` of the object whose ``record`` method ``record`` is (RunSession,
+    Recorder, RecorderClient): a batch then costs one durability wait, not one per event."""
+    if getattr(record, "__name__", None) != "record":
+        return None
+    many = getattr(getattr(record, "__self__", None), "record_many", None)
+    return many if callable(many) else None
 
 Phase = Literal["before_agent", "with_sandbox"]
 
@@ -108,6 +120,7 @@ class Monitor(ABC):
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._local = threading.local()  # .batch: events held by _batch() in this thread
 
     # -- a periodic sampler thread (the GPU and resources monitors) ------------------
     def _start_sampler(self, loop: Callable[[], None], name: str) -> None:
@@ -139,6 +152,12 @@ class Monitor(ABC):
 
     # -- helpers for subclasses -------------------------------------------------
     def _record(self, ev: EventData) -> None:
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.append(ev)
+            if len(batch) >= BATCH_MAX:
+                self._flush_batch(batch)
+            return
         record = self._record_fn
         if record is None:
             return
@@ -149,6 +168,44 @@ class Monitor(ABC):
             return
         with self._count_lock:
             self._events += 1
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Events this thread records inside the block go to the recorder together, in
+        order, when it ends (or every BATCH_MAX): with RunSession they are durable when the
+        block exits, at the cost of one group commit instead of one per event. Nests."""
+        if getattr(self._local, "batch", None) is not None:
+            yield
+            return
+        batch: list[EventData] = []
+        self._local.batch = batch
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            self._flush_batch(batch)
+
+    def _flush_batch(self, batch: list[EventData]) -> None:
+        if not batch:
+            return
+        events, record = list(batch), self._record_fn
+        batch.clear()
+        if record is None:
+            return
+        many = record_many_of(record)
+        done = 0
+        try:
+            if many is not None:
+                many(events)
+                done = len(events)
+            else:
+                for ev in events:
+                    record(ev)
+                    done += 1
+        except Exception as exc:  # noqa: BLE001 - the recorder is gone: we are blind now
+            self._fail(f"record({events[done].KIND if done < len(events) else '?'}) failed: {exc!r}")
+        with self._count_lock:
+            self._events += done
 
     def _record_lost(self, count: int, reason: str, **extra: Any) -> None:
         """Count and record a loss; count -1 means 'unknown amount'."""

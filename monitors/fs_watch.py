@@ -209,6 +209,10 @@ class FsWatch(Monitor):
     def final_scan(self) -> dict[str, int]:
         """Stop the watch, then reconcile the tree with what was seen: ``fs.final_scan`` per
         file and ``fs.missed`` per unreported change. Returns counts."""
+        with self._batch():  # recorded in batches of BATCH_MAX: one group commit each
+            return self._final_scan()
+
+    def _final_scan(self) -> dict[str, int]:
         self.stop()
         with self._lock:
             seen = dict(self._files)
@@ -268,8 +272,9 @@ class FsWatch(Monitor):
                 break
             self._busy = True
             try:
-                for ev in events:
-                    self._handle(ev)
+                with self._batch():  # one group commit per read, not one per event
+                    for ev in events:
+                        self._handle(ev)
                 if self._overflowed:
                     self._overflowed = False
                     self._recover("inotify queue overflow (IN_Q_OVERFLOW)")
@@ -419,9 +424,14 @@ class FsWatch(Monitor):
                 self._fail(f"fs flush failed: {exc!r}")
 
     def _flush(self, force: bool = False) -> None:
+        with self._batch():
+            self._flush_due(force)
+
+    def _flush_due(self, force: bool) -> None:
         now = time.monotonic()
         with self._lock:
             due = [p for p, t in self._dirty.items() if force or now - t >= self.cfg.debounce_s]
+            written = {p for p in due if p in self._modified}  # saw IN_MODIFY: content may differ
             for p in due:
                 self._dirty.pop(p, None)
                 self._modified.discard(p)
@@ -430,9 +440,9 @@ class FsWatch(Monitor):
                 src, is_dir, _ = self._moves.pop(c)
                 self._deleted(src, is_dir, moved_out=True)
         for rel in due:
-            self._write_event(rel)
+            self._write_event(rel, rel in written)
 
-    def _write_event(self, rel: str) -> None:
+    def _write_event(self, rel: str, written: bool = True) -> None:
         path = os.path.join(self.root, os.fsencode(rel))
         try:
             st = os.lstat(path)
@@ -454,8 +464,10 @@ class FsWatch(Monitor):
             return
         with self._lock:
             prev = self._files.get(rel)
-        if prev is not None and prev.sha256 and _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
-            return  # attrib-only change: content already reported
+        if prev is not None and (prev.sha256 or not written) and _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
+            # Attributes only (chmod, or atime when a file is read): content already reported,
+            # or, for a file there before the run and never written, unchanged.
+            return
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so

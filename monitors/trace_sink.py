@@ -11,8 +11,14 @@ runsc (the sentry) connects to our Unix SOCK_SEQPACKET socket at boot, both side
 runsc never blocks the workload on us: when the socket is full it drops the point and
 the header's cumulative dropped count grows; every increase becomes a
 ``monitor.events_lost`` {producer: "trace"}. Our reader only copies frames into a bounded
-queue (decoding and recording happen on another thread), so losses on our side are
-counted the same way, with their own reason.
+queue, in runs of up to ``READ_BATCH`` (decoding and recording happen on another thread),
+so losses on our side are counted the same way, with their own reason. The decoder takes
+everything queued at once and records what it decodes as one batch (one group commit).
+
+Throughput (bench/bench_monitors.py): opens, the bulk of the points, are decoded without
+building a context dict unless they are recorded, and recorded ones become
+``ProcOpen.trusted`` instances (the fields are built here from typed protobuf values, so
+pydantic's validation would only copy them; tests check every event strictly).
 
 Input is treated as hostile: frames over ``max_frame`` (MSG_TRUNC), short or inconsistent
 headers, undecodable payloads and unknown message types are counted, reported, skipped.
@@ -24,10 +30,10 @@ import hashlib
 import json
 import os
 import posixpath
-import queue
 import socket
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +54,7 @@ from ptaudit.core.events import (
 from ptaudit.core.proctree import ProcTree
 
 from . import trace_proto as tp
-from .base import Monitor, MonitorConfig, MonitorContext, Record, register
+from .base import BATCH_MAX, Monitor, MonitorConfig, MonitorContext, Record, record_many_of, register
 
 CONTEXT_FIELDS = ["time", "thread_id", "group_id", "container_id", "process_name", "cwd", "credentials"]
 DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/task_exit",
@@ -63,6 +69,8 @@ AT_FDCWD = -100
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 ENOENT = 2
 _BAD_FRAME_EVENTS = 20  # individual proc.bad_frame events before only counting
+READ_BATCH = 256  # frames the reader hands over at once
+_normpath = posixpath.normpath
 
 
 class TraceSinkConfig(MonitorConfig):
@@ -76,9 +84,11 @@ class TraceSinkConfig(MonitorConfig):
     max_open_events: int = Field(default=500_000, ge=0, description="proc.open events per run; "
                                  "beyond it opens are only counted (proc.trace_summary).")
     max_connections: int = Field(default=4, ge=1)
-    retries: int = Field(default=20, ge=0, description="runsc retries a point this often when our socket "
-                         "is full (exponential backoff up to backoff_max) before dropping it; 0 is runsc's "
-                         "default: drop at once. Retrying briefly stalls the traced task instead of losing points.")
+    retries: int = Field(default=200, ge=0, description="runsc retries a point this often when our socket "
+                         "is full (backoff from 25us doubling up to backoff_max) before dropping it; 0 is runsc's "
+                         "default: drop at once. Retrying stalls the traced task instead of losing points: 200 "
+                         "retries at 10ms ride out ~2 s of the sink not reading (its socket holds only ~250 "
+                         "points: runsc's send buffer).")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
     drain_timeout_s: float = Field(default=300.0, gt=0, description="At stop, how long to keep decoding "
@@ -136,13 +146,17 @@ class TraceSink(Monitor):
                                        "bad_handshakes": 0, "runsc_dropped": 0, "queue_dropped": 0}
         self.unknown_types: dict[int, int] = {}
         self.connected = threading.Event()
-        self._q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(cfg.queue_max)
+        self._queue: deque[tuple[int, list[bytes]]] = deque()  # (connection, frames) read, not decoded
+        self._queued = 0  # frames in _queue (bounded by cfg.queue_max)
+        self._qcv = threading.Condition()
+        self._closed = False  # no reader will queue more
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._abandon = threading.Event()
         self._abandoned = 0
+        self._batch_cap = READ_BATCH
         self._dropped_seen: dict[int, int] = {}   # connection -> last cumulative dropped count
         self._pending_loss: dict[str, int] = {}   # reason -> count not yet recorded
         self._loss_lock = threading.Lock()
@@ -176,6 +190,9 @@ class TraceSink(Monitor):
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, record: Record) -> None:
         self._record_fn = record
+        # With record_many (a RunSession) a batch costs one commit: take a large backlog at
+        # once; otherwise (one call per event) keep batches to one run of frames.
+        self._batch_cap = BATCH_MAX if record_many_of(record) is not None else READ_BATCH
         path = str(self.cfg.socket_path)
         if os.path.exists(path):
             os.unlink(path)
@@ -196,7 +213,7 @@ class TraceSink(Monitor):
             return
         # Let frames already in the socket reach the queue before closing it.
         deadline = time.monotonic() + 2.0
-        while self._conns and time.monotonic() < deadline and not self._q.empty():
+        while self._conns and time.monotonic() < deadline and self._queued:
             time.sleep(0.05)
         self._stopping.set()
         for c in list(self._conns):
@@ -209,7 +226,9 @@ class TraceSink(Monitor):
         for t in self._threads:
             if t.name != "trace-decode":
                 t.join(5)
-        self._q.put(None)  # after the readers: nothing is queued behind the end marker
+        with self._qcv:  # after the readers: nothing is queued behind this
+            self._closed = True
+            self._qcv.notify_all()
         for t in self._threads:
             if t.name != "trace-decode":
                 t.join(10)
@@ -222,7 +241,8 @@ class TraceSink(Monitor):
             if decoder.is_alive():
                 self._abandon.set()
                 decoder.join(10)
-                left = self._q.qsize() + self._abandoned
+                with self._qcv:
+                    left = self._queued + self._abandoned
                 if left:
                     self._add_loss(f"sink stopped with {left} frames not decoded (drain timeout)", left)
         for tid, addr in list(self._connects.items()):  # enter without exit: no result
@@ -283,29 +303,39 @@ class TraceSink(Monitor):
             self.connected.set()
             self._dropped_seen[cid] = 0
             limit = self.cfg.max_frame
-            wait = 0
+            # One receive buffer for every frame: recvmsg(bufsize) would allocate (and
+            # page-fault) max_frame bytes per frame before shrinking them to the frame.
+            buf = bytearray(limit + 1)
+            view = memoryview(buf)
+            recv_into = conn.recv_into
+            wait = socket.MSG_TRUNC  # MSG_TRUNC: the real length of a longer frame (it is cut)
+            frames: list[bytes] = []
             while True:
                 # Block for the first frame, then drain without blocking: each wake-up costs
                 # a GIL hand-over, and the kernel queues only net.unix.max_dgram_qlen frames.
                 try:
-                    data, _anc, flags, _ = conn.recvmsg(limit + 1, 0, wait)
+                    n = recv_into(buf, 0, wait)
                 except BlockingIOError:
-                    wait = 0
+                    if frames:
+                        self._push(cid, frames)
+                        frames = []
+                    wait = socket.MSG_TRUNC
                     continue
                 except OSError:
                     break
-                wait = socket.MSG_DONTWAIT
-                if not data:
+                wait = socket.MSG_TRUNC | socket.MSG_DONTWAIT
+                if not n:
                     break
-                if flags & socket.MSG_TRUNC or len(data) > limit:
+                if n > limit:
                     self.counts["oversized"] += 1
-                    self._bad_frame("oversized", len(data))
+                    self._bad_frame("oversized", n)
                     continue
-                try:
-                    self._q.put_nowait((cid, data))
-                except queue.Full:
-                    self.counts["queue_dropped"] += 1
-                    self._add_loss("sink queue full", 1)
+                frames.append(bytes(view[:n]))
+                if len(frames) >= READ_BATCH:
+                    self._push(cid, frames)
+                    frames = []
+            if frames:
+                self._push(cid, frames)
         finally:
             conn.close()
             if conn in self._conns:
@@ -315,24 +345,50 @@ class TraceSink(Monitor):
                 self._detail = "runsc disconnected"
 
     # -- decoding -------------------------------------------------------------------------------
+    def _push(self, cid: int, frames: list[bytes]) -> None:
+        """Queue frames for the decoder; beyond ``queue_max`` they are counted as lost."""
+        with self._qcv:
+            room = self.cfg.queue_max - self._queued
+            if room < len(frames):
+                over = len(frames) - max(room, 0)
+                self.counts["queue_dropped"] += over
+                self._add_loss("sink queue full", over)
+                frames = frames[:max(room, 0)]
+            if frames:
+                self._queue.append((cid, frames))
+                self._queued += len(frames)
+                self._qcv.notify()
+
     def _decode_loop(self) -> None:
         last_flush = time.monotonic()
         while True:
-            try:
-                item = self._q.get(timeout=0.5)
-            except queue.Empty:
-                item = ()  # type: ignore[assignment]
-            if item is None:
-                break
-            if item and self._abandon.is_set():
-                self._abandoned += 1
-                continue
-            if item:
-                try:
-                    self._decode(*item)
-                except Exception as exc:  # noqa: BLE001 - hostile input must not kill us
-                    self.counts["malformed"] += 1
-                    self._bad_frame(f"decode error: {type(exc).__name__}", len(item[1]))
+            with self._qcv:
+                if not self._queue and not self._closed:
+                    self._qcv.wait(0.5)
+                items = list(self._queue)
+                self._queue.clear()
+                self._queued = 0
+                if not items and self._closed:
+                    break
+            i = 0
+            while i < len(items):
+                if self._abandon.is_set():  # stop() gave up waiting: count, do not decode
+                    self._abandoned += sum(len(frames) for _, frames in items[i:])
+                    break
+                # Recorded together: one group commit per batch. Batches stay small enough
+                # for stop() to give up between them when recording is slow (drain_timeout_s).
+                with self._batch():
+                    n = 0
+                    while i < len(items) and (n == 0 or n + len(items[i][1]) <= self._batch_cap):
+                        cid, frames = items[i]
+                        i += 1
+                        n += len(frames)
+                        for data in frames:
+                            try:
+                                self._decode(cid, data)
+                            except Exception as exc:  # noqa: BLE001 - hostile input must not kill us
+                                self.counts["malformed"] += 1
+                                self._bad_frame(f"decode error: {type(exc).__name__}", len(data))
             if time.monotonic() - last_flush >= 1.0:
                 self._flush_loss()
                 last_flush = time.monotonic()
@@ -358,7 +414,7 @@ class TraceSink(Monitor):
                 self.unknown_types[mtype] = self.unknown_types.get(mtype, 0) + 1
             return None
         try:
-            msg = cls.FromString(data[hsize:])
+            msg = cls.FromString(memoryview(data)[hsize:])  # no copy of the payload
         except Exception:  # noqa: BLE001 - DecodeError and friends
             self.counts["malformed"] += 1
             return self._bad_frame("undecodable payload", len(data))
@@ -378,9 +434,9 @@ class TraceSink(Monitor):
         self._record(ev)
 
     def _handle(self, mtype: int, msg: Any) -> None:
-        ctx = self._ctx(msg)
         if mtype == tp.MSG_SYSCALL_OPEN:
-            return self._open(ctx, msg)
+            return self._open(msg)
+        ctx = self._ctx(msg)
         if mtype == tp.MSG_SYSCALL_CONNECT:
             tid = ctx["tid"]
             if not msg.HasField("exit"):
@@ -450,24 +506,35 @@ class TraceSink(Monitor):
             self._hashes[key] = h.hexdigest()
         return h.hexdigest()
 
-    def _open(self, ctx: dict[str, Any], msg: Any) -> None:
+    def _open(self, msg: Any) -> None:
         self.counts["opens_seen"] += 1
         path = msg.pathname
+        c = msg.context_data
         if not path.startswith("/"):
-            base = msg.context_data.cwd if msg.fd == AT_FDCWD else (msg.fd_path or "")
+            base = c.cwd if msg.fd == AT_FDCWD else (msg.fd_path or "")
             path = posixpath.join(base or "?", path)
-        path = posixpath.normpath(path)
-        write = open_is_write(msg.flags)
-        res = msg.exit.result if msg.HasField("exit") else None
-        err = msg.exit.errorno if msg.HasField("exit") else None
+        if "/." in path or "//" in path or (path[-1:] == "/" and path != "/"):
+            path = _normpath(path)  # otherwise already normal: normpath would return it unchanged
+        flags = msg.flags
+        write = bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC | O_APPEND))
         if not write and (path.startswith(QUIET_PREFIXES) or path in ("/", ".")):
             return None
         if self._opens >= self.cfg.max_open_events:
             self.counts["opens_suppressed"] += 1
             return None
         self._opens += 1
-        self._record(ProcOpen(**ctx, path=path, flags=msg.flags, write=write, result=res, errno=err,
-                              **({"missing": True} if err == ENOENT else {})))
+        data: dict[str, Any] = {"pid": c.thread_group_id, "tid": c.thread_id, "comm": c.process_name,
+                                "time_ns": c.time_ns}
+        if c.HasField("credentials"):
+            data["uid"] = c.credentials.effective_uid
+        if msg.HasField("exit"):
+            data.update(path=path, flags=flags, write=write, result=msg.exit.result, errno=msg.exit.errorno)
+            if msg.exit.errorno == ENOENT:
+                data["missing"] = True
+        else:
+            data.update(path=path, flags=flags, write=write, result=None, errno=None)
+        # Built from typed protobuf fields, exactly what ProcOpen(**data).to_data() gives.
+        self._record(ProcOpen.trusted(data))
         return None
 
     def _dup(self, ctx: dict[str, Any], msg: Any) -> None:

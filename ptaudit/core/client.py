@@ -20,7 +20,19 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .events import LOST_KIND, EventData, EventsLost
+
+
+def frame_bytes(p: int, source: str, kind: str, data: dict[str, Any]) -> bytes:
+    """One protocol frame, newline-terminated (orjson escapes every control character, so
+    the frame holds no other newline); the json module for what orjson refuses."""
+    obj = {"p": p, "source": source, "kind": kind, "data": data}
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(obj, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 class RecorderClient:
@@ -34,7 +46,8 @@ class RecorderClient:
         self._counter = itertools.count()
         self._pending: deque[tuple[int, bytes]] = deque()  # emitted, not yet acknowledged
         self._cv = threading.Condition()
-        self._sent_upto = -1  # highest p written to the current connection
+        self._nsent = 0  # how many of _pending (from the left) went out on the current connection
+        self._waiting = False  # the sender sleeps on _cv: wake it
         self._acked = -1
         self._closing = False
         self._sock: socket.socket | None = None
@@ -46,6 +59,11 @@ class RecorderClient:
         """Queue a typed event for the recorder."""
         self.emit(ev.SOURCE, ev.KIND, ev.to_data())
 
+    def record_many(self, evs: list[EventData]) -> None:
+        """Queue typed events in order (as many record() calls)."""
+        for ev in evs:
+            self.emit(ev.SOURCE, ev.KIND, ev.to_data())
+
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> None:
         with self._cv:
             if len(self._pending) >= self.max_pending:
@@ -56,10 +74,10 @@ class RecorderClient:
 
     def _enqueue(self, source: str, kind: str, data: dict[str, Any]) -> None:
         p = next(self._counter)
-        frame = json.dumps({"p": p, "source": source, "kind": kind, "data": data},
-                           separators=(",", ":"), default=str).encode() + b"\n"
-        self._pending.append((p, frame))
-        self._cv.notify_all()
+        self._pending.append((p, frame_bytes(p, source, kind, data)))
+        if self._waiting:
+            self._waiting = False
+            self._cv.notify_all()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything emitted so far is durable in the log."""
@@ -109,7 +127,7 @@ class RecorderClient:
                 raise OSError("recorder refused the handshake")
             with self._cv:
                 self._ack(int(hello.get("last", -1)))
-                self._sent_upto = self._acked
+                self._nsent = 0  # resend everything not acknowledged
             self.connected.set()
             reader = threading.Thread(target=self._read_acks, args=(rfile,), daemon=True)
             reader.start()
@@ -119,14 +137,17 @@ class RecorderClient:
                         self._enqueue("ptaudit", LOST_KIND,
                                       EventsLost(producer=self.producer, count=self._unreported_lost).to_data())
                         self._unreported_lost = 0
-                    batch = [f for p, f in self._pending if p > self._sent_upto]
-                    if not batch:
+                    n = len(self._pending)
+                    if self._nsent >= n:
                         if self._closing or not reader.is_alive():
                             break
+                        self._waiting = True
                         self._cv.wait(0.2)
                         continue
-                    self._sent_upto = self._pending[-1][0]
-                sock.sendall(b"".join(batch))
+                    # Up to 1 MiB-ish per send: the recorder acks as it commits meanwhile.
+                    batch = list(itertools.islice(self._pending, self._nsent, min(n, self._nsent + 4096)))
+                    self._nsent += len(batch)
+                sock.sendall(b"".join(f for _, f in batch))
             if not reader.is_alive() and not self._closing:
                 raise OSError("recorder closed the connection")
         finally:
@@ -146,7 +167,10 @@ class RecorderClient:
             self._cv.notify_all()
 
     def _ack(self, upto: int) -> None:
-        while self._pending and self._pending[0][0] <= upto:
-            self._pending.popleft()
+        pending = self._pending
+        while pending and pending[0][0] <= upto:
+            pending.popleft()
+            self._nsent -= 1
+        self._nsent = max(self._nsent, 0)
         self._acked = max(self._acked, upto)
         self._cv.notify_all()

@@ -52,8 +52,12 @@ class RunSession:
         return s
 
     def record(self, ev: EventData) -> Event:
-        """Append a typed event (what every in-process producer uses)."""
+        """Append a typed event (what every in-process producer uses); durable when it returns."""
         return self.recorder.record(ev)
+
+    def record_many(self, evs: list[EventData]) -> list[Event]:
+        """Append typed events in order; durable when it returns (one wait for the lot)."""
+        return self.recorder.record_many(evs)
 
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:
         """Append raw data under any kind (test fixtures build odd logs with it)."""

@@ -11,6 +11,8 @@ from typing import ClassVar
 from detectors.base import REGISTRY, Detector, DetectorContext, register
 from detectors.engine import DetectorSet, LiveDetectors, replay, scan_path
 from policies.schema import Policy
+from ptaudit.core.events import FileState, ProcOpen
+from ptaudit.core.runlog import read_events
 from tests.detectors.conftest import RunBuilder, make_policy
 
 
@@ -133,3 +135,118 @@ def test_live_detectors_tail_the_log(tmp_path, task, test_rows):
     assert [f.category for f in final] == ["test_set_leakage"] * 2
     assert seen == final
     assert replay(b.rd.path, make_policy(), task).findings == final
+
+
+class Seen(Detector):
+    """Records the kinds it is given (the routing tests)."""
+
+    name = "test-seen"
+    log: ClassVar[dict[str, list[str]]] = {}
+
+    def on_event(self, event):
+        Seen.log.setdefault(self.rule.id, []).append(event.kind)
+        return ()
+
+
+class SeenByName(Seen):
+    name = "test-seen-names"
+    kinds = ("net.request", "custom.kind")
+
+
+class SeenByModel(Seen):
+    name = "test-seen-models"
+    kinds = (FileState, ProcOpen)
+
+
+def test_detectors_see_only_the_kinds_they_declare(tmp_path):
+    for cls in (Seen, SeenByName, SeenByModel):
+        if cls.name not in REGISTRY:
+            register(cls)
+    pol = Policy.model_validate({"version": 1, "name": "t", "rules": [
+        {"id": "all", "detector": "test-seen", "severity": "low"},
+        {"id": "names", "detector": "test-seen-names", "severity": "low"},
+        {"id": "models", "detector": "test-seen-models", "severity": "low"}]})
+    b = RunBuilder(tmp_path / "run")
+    for kind, data in [("net.request", {"method": "GET", "url": "https://x.test/", "host": "x.test"}),
+                       ("fs.write", {"path": "a"}), ("fs.final_scan", {"path": "a"}), ("fs.create", {"path": "a"}),
+                       ("proc.open", {"path": "/w/a"}), ("proc.exit", {"pid": 1}), ("custom.kind", {"v": 1}),
+                       ("detector.finding", {"id": "x"}), ("proc.open", {"path": 5})]:
+        b.event(kind, **data)
+    b.close()
+    for route in (True, False):
+        Seen.log = {}
+        ds = DetectorSet.from_policy(pol, DetectorContext(), route=route)
+        for e in read_events(b.rd.events_path):
+            ds.feed(e)
+        every = ["net.request", "fs.write", "fs.final_scan", "fs.create", "proc.open", "proc.exit", "custom.kind"]
+        assert Seen.log["all"] == every  # detector.* never; the invalid proc.open reaches nobody
+        assert Seen.log["names"] == (["net.request", "custom.kind"] if route else every)
+        assert Seen.log["models"] == (["fs.write", "fs.final_scan", "proc.open"] if route else every)
+        # a payload that does not fit its model is a finding whoever reads the kind
+        assert [f.rule for f in ds.findings] == ["audit.event-data"]
+
+
+def test_routing_changes_no_finding(tmp_path, task, test_rows):
+    """Replay with routing by kind equals replay giving every detector every event, on a
+    run that exercises the shipped policy's detectors."""
+    from detectors import load_policy
+    from policies import resolve
+
+    b = RunBuilder(tmp_path / "run", task)
+    b.event("sandbox.honeytokens", tokens=[])
+    b.event("net.request", method="GET", url="https://huggingface.co/datasets/openai/gsm8k/resolve/main/test.parquet",
+            host="huggingface.co")
+    b.event("net.request", method="POST", url="https://api.openai.com/v1/chat/completions", host="api.openai.com")
+    b.event("net.placeholder_seen", host="pastebin.com", url="https://pastebin.com/api", where="header")
+    b.response("https://huggingface.co/org/m/resolve/main/model.safetensors", b"\x00" * 64)
+    b.write_file("leak.jsonl", jsonl(test_rows[:5]))
+    b.event("proc.open", path="/data/gsm_test.jsonl", pid=3)
+    b.event("monitor.events_lost", producer="fs", count=3)
+    b.event("res.budget_exceeded", budget="memory", value=10, limit=5)
+    b.close()
+    pol = load_policy(resolve("default"))
+    ctx = DetectorContext(task=task, policy=pol, blobs=b.rd.blobs, rundir=b.rd.path)
+    found = {}
+    for route in (True, False):
+        ds = DetectorSet.from_policy(pol, ctx, route=route)
+        for e in read_events(b.rd.events_path):
+            ds.feed(e)
+        ds.finish()
+        found[route] = [f.model_dump_json() for f in ds.findings]
+    assert len(found[True]) >= 5
+    assert found[True] == found[False]
+
+
+def test_every_declared_kinds_covers_what_the_module_checks():
+    """A kind left out of ``Detector.kinds`` is never routed to the detector: its events would
+    be skipped silently. Every event model a detector's module tests with ``isinstance`` must be
+    read by the detector (``kinds = None`` reads everything)."""
+    import ast
+    import inspect
+    import sys
+
+    from ptaudit.core.events import EVENT_TYPES, EventData
+
+    REGISTRY.load()
+    checked = 0
+    for name, cls in REGISTRY.items():
+        if cls.kinds is None:
+            continue
+        mod = sys.modules[cls.__module__]
+        tree = ast.parse(inspect.getsource(mod))
+        # the detector's own class and the module's functions (a module may hold two detectors)
+        scope = [n for n in tree.body if isinstance(n, ast.FunctionDef)
+                 or isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+        used: set[str] = set()
+        for node in (m for s in scope for m in ast.walk(s)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" and len(node.args) == 2:
+                used |= {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+        models = {getattr(mod, n) for n in used if isinstance(getattr(mod, n, None), type)
+                  and issubclass(getattr(mod, n), EventData)}
+        for model in models:
+            kinds = [k for k, m in EVENT_TYPES.items() if issubclass(m, model)]
+            assert kinds, model
+            missed = [k for k in kinds if not cls.reads(k)]
+            assert not missed, f"detector {name} checks {model.__name__} but its kinds leave out {missed}"
+            checked += 1
+    assert checked >= 10  # the shipped detectors declare kinds: the check ran

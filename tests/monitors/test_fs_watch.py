@@ -229,3 +229,22 @@ def test_weights_files_are_fingerprinted_as_they_land_and_at_the_end(tmp_path: P
     assert got["renamed.bin"]["sha256"] == writes["renamed.bin"]["sha256"] and "blobs" not in writes["renamed.bin"]
     kinds = col.kinds()  # each fs.weights right after its file's fs.write / fs.final_scan
     assert kinds[kinds.index("fs.weights") - 1] in ("fs.write", "fs.final_scan")
+
+
+def test_reading_or_chmod_of_a_file_is_not_a_write(tmp_path: Path) -> None:
+    """Reads (atime) and chmod raise IN_ATTRIB only: no fs.write for files there before the
+    run whose content did not change; a write whose mtime is put back still is one."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in ("read.txt", "chmod.txt", "sneaky.txt"):
+        (ws / name).write_text("before")
+    st = (ws / "sneaky.txt").stat()
+    m, col = _watch(ws, tmp_path)
+    os.utime(ws / "read.txt", ns=(time.time_ns(), (ws / "read.txt").stat().st_mtime_ns))  # what a read does
+    os.chmod(ws / "chmod.txt", 0o600)
+    (ws / "sneaky.txt").write_text("after!")  # same size, then the old mtime back
+    os.utime(ws / "sneaky.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+    time.sleep(0.8)
+    m.final_scan()
+    assert [d["path"] for d in col.of("fs.write")] == ["sneaky.txt"]
+    assert {d["path"] for d in col.of("fs.final_scan")} == {"read.txt", "chmod.txt", "sneaky.txt"}

@@ -220,6 +220,75 @@ def test_pod_init_config(short_dir: Path) -> None:
     assert all("credentials" in p["context_fields"] for p in cfg["points"])
 
 
+def _open_frame(path: str, *, flags: int = 0, fd: int = -100, fd_path: str = "", errno: int | None = 0,
+                pid: int = 5, uid: int | None = 1000) -> bytes:
+    m = tp.BY_TYPE[tp.MSG_SYSCALL_OPEN](pathname=path, flags=flags, fd=fd, fd_path=fd_path)
+    c = m.context_data
+    c.thread_group_id, c.thread_id, c.cwd, c.process_name, c.time_ns = pid, pid + 1, "/workspace", "py", 77
+    if uid is not None:
+        c.credentials.effective_uid = uid
+    if errno is not None:
+        m.exit.result = -1 if errno else 3
+        m.exit.errorno = errno
+    return tp.frame(tp.MSG_SYSCALL_OPEN, m.SerializeToString())
+
+
+def test_open_events_are_what_validation_gives(short_dir: Path) -> None:
+    """proc.open takes the trusted path (no pydantic validation per event): its data must be
+    exactly what the validated model gives (the Collector also checks it strictly)."""
+    from ptaudit.core.events import ProcOpen
+
+    sink = trace_sink(short_dir)
+    col = Collector()
+    sink.start(col)
+    s = _fake_runsc(sink.cfg.socket_path)
+    cases = [
+        _open_frame("/workspace/a.txt"),
+        _open_frame("rel/../b.txt"),                                  # against cwd, normalised
+        _open_frame("c.txt", fd=7, fd_path="/workspace/sub/"),         # against the dirfd
+        _open_frame("/workspace//d/./e", flags=0o101),                 # write, normalised
+        _open_frame("/no/such", errno=2),                              # missing
+        _open_frame("/workspace/f", errno=None, uid=None),             # enter only: no result, no uid
+        _open_frame("/usr/lib/x.so"),                                  # quiet read: not recorded
+        _open_frame("/usr/lib/y", flags=1),                            # but a write there is
+    ]
+    for f in cases:
+        s.send(f)
+    assert _wait(lambda: sink.counts["opens_seen"] == len(cases))
+    s.close()
+    sink.stop()
+    opens = col.of("proc.open")
+    assert [d["path"] for d in opens] == ["/workspace/a.txt", "/workspace/b.txt", "/workspace/sub/c.txt",
+                                          "/workspace/d/e", "/no/such", "/workspace/f", "/usr/lib/y"]
+    for d in opens:
+        assert ProcOpen.model_validate(d).to_data() == d
+    assert opens[0] == {"pid": 5, "tid": 6, "comm": "py", "time_ns": 77, "uid": 1000, "path": "/workspace/a.txt",
+                        "flags": 0, "write": False, "result": 3, "errno": 0}
+    assert opens[3]["write"] and opens[4]["missing"] and opens[4]["errno"] == 2
+    assert opens[5]["result"] is None and "uid" not in opens[5]
+
+
+def test_sink_records_its_frames_in_batches(short_dir: Path, tmp_path: Path) -> None:
+    """Through a RunSession each run of decoded frames is one group commit, not one per event."""
+    from ptaudit.core.runlog import read_events
+    from ptaudit.core.session import RunSession
+
+    with RunSession.create(tmp_path / "run") as session:
+        sink = trace_sink(short_dir)
+        sink.start(session.record)
+        s = _fake_runsc(sink.cfg.socket_path)
+        for i in range(3000):
+            s.send(_open_frame(f"/workspace/f{i}"))
+        assert _wait(lambda: sink.status().events >= 3001, 60)  # + proc.trace_connected
+        s.close()
+        sink.stop()
+        commits = session.log.commits
+    paths = [e.data["path"] for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "proc.open"]
+    assert paths == [f"/workspace/f{i}" for i in range(3000)]
+    assert commits < 1000
+    assert sink.status().healthy and sink.status().lost == 0
+
+
 def test_host_hash_stays_inside_the_mount(short_dir: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()

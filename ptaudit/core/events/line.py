@@ -19,6 +19,7 @@ import time
 from functools import cached_property
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import EventData, parse_payload
@@ -44,10 +45,22 @@ def lost_count(data: dict[str, Any]) -> int | None:
     return n
 
 
+class _payload_property(cached_property):  # type: ignore[type-arg]
+    """cached_property without the per-instance-access lock Python 3.11's takes (replay
+    reads one payload per event; the value is the same whichever thread computes it)."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.func(instance)
+        instance.__dict__["payload"] = value
+        return value
+
+
 class Event(BaseModel):
     """One record of the run log, as read back from ``events.jsonl``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ignored_types=(_payload_property,))
 
     seq: int = Field(description="Position in the log, gapless from 0.")
     ts: int = Field(description="UTC time the recorder appended it, ns since the epoch.")
@@ -57,7 +70,7 @@ class Event(BaseModel):
     prev: str = Field(description="hash of the previous line (64 zeros for seq 0).")
     hash: str = Field(description="sha256 of this line without its hash member.")
 
-    @cached_property
+    @_payload_property
     def payload(self) -> EventData | None:
         """``data`` as its kind's typed model (validated once, then cached); None for a
         kind without one. Raises EventDataError when the data does not fit the model."""
@@ -73,14 +86,52 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=str)
 
 
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_names: dict[str, bytes] = {}  # source/kind -> its JSON string (a few dozen distinct values)
+
+
+def _name(s: str) -> bytes:
+    b = _names.get(s)
+    if b is None:
+        b = json.dumps(s).encode()
+        if len(_names) < 4096:
+            _names[s] = b
+    return b
+
+
+def dumps_data(data: dict[str, Any]) -> bytes:
+    """``data`` as compact JSON with sorted keys (the ``data`` member of a line). orjson
+    where it can; the json module for what orjson refuses (integers beyond 64 bits),
+    which also raises what both refuse. Non-finite floats are not JSON: written as null."""
+    try:
+        return orjson.dumps(data, option=_ORJSON_OPTS, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return dumps(data).encode()
+
+
 def encode_line(seq: int, ts: int, source: str, kind: str, data: dict[str, Any], prev: str) -> tuple[bytes, str]:
     """Serialise one record; returns (line bytes including the newline, its hash)."""
-    body = (
-        f'{{"seq":{seq},"ts":{ts},"source":{json.dumps(source)},"kind":{json.dumps(kind)},'
-        f'"data":{dumps(data)},"prev":"{prev}"}}'
-    ).encode()
-    digest = hashlib.sha256(body).hexdigest()
-    return body[:-1] + f',"hash":"{digest}"}}\n'.encode(), digest
+    body = b"".join((b'{"seq":%d,"ts":%d,"source":' % (seq, ts), _name(source), b',"kind":', _name(kind),
+                     b',"data":', dumps_data(data), b',"prev":"', prev.encode(), b'"'))
+    digest = hashlib.sha256(body + b"}").hexdigest()
+    return b"".join((body, b',"hash":"', digest.encode(), b'"}\n')), digest
+
+
+_EVENT_FIELDS = frozenset(Event.model_fields)
+_new, _set = object.__new__, object.__setattr__
+
+
+def trusted_event(obj: dict[str, Any]) -> Event:
+    """An Event from a dict already known to have exactly its fields with their types
+    (one the writer just built, or a stored line whose shape the reader checked): skips
+    pydantic's validation, which would only copy it. Equal to ``Event.model_validate(obj)``
+    (tests/core/test_runlog.py); ``obj`` becomes the event's own dict."""
+    ev = _new(Event)
+    _set(ev, "__dict__", obj)
+    _set(ev, "__pydantic_fields_set__", _EVENT_FIELDS)
+    _set(ev, "__pydantic_extra__", None)
+    _set(ev, "__pydantic_private__", None)
+    return ev
 
 
 def line_digest(line: bytes) -> str | None:
