@@ -114,6 +114,10 @@ class LeakageDetector(Detector):
             self._scanner = Scanner(indexes, self.limits)
         return self._scanner
 
+    def prepare(self) -> None:
+        """Build the index now (``ptaudit run`` calls this before the agent starts)."""
+        _ = self.scanner
+
     # -- events ------------------------------------------------------------------
     def on_event(self, event: Event) -> Iterable[Finding]:
         if not self.benchmarks:

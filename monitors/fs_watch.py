@@ -20,6 +20,7 @@ lower bound, since a file created and deleted inside the blind window leaves no 
 
 from __future__ import annotations
 
+import base64
 import errno
 import fcntl
 import hashlib
@@ -88,6 +89,18 @@ _HOOKED = _install_overflow_hook()
 def _p(path: str | None) -> str | None:
     """A path as recorded: undecodable bytes (kept as surrogates inside) shown as escapes."""
     return None if path is None else path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _pf(path: str, key: str = "path") -> dict[str, str]:
+    """The event fields naming ``path``: printable ``key``, plus ``key_b64`` (the raw bytes)
+    when the name is not valid UTF-8, so a raw 0xff and a literal "\\xff" never read alike."""
+    out = {key: _p(path) or ""}
+    raw = path.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        out[f"{key}_b64"] = base64.b64encode(raw).decode()
+    return out
 
 
 @dataclass
@@ -185,12 +198,12 @@ class FsWatch(Monitor):
             if stat.S_ISLNK(st.st_mode):
                 if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                     missed += 1
-                    self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
+                    self._record(FsMissed(**_pf(rel), change="created" if prev is None else "modified"))
                 try:
                     target: str | None = os.fsdecode(os.readlink(path))
                 except OSError:
                     target = None
-                self._record(FsFinalScan(path=_p(rel), type="symlink", target=_p(target), size=st.st_size,
+                self._record(FsFinalScan(**_pf(rel), type="symlink", target=_p(target), size=st.st_size,
                                          sha256=None, blob=None))
                 continue
             if prev is not None and _sig(st) == (prev.size, prev.mtime_ns, prev.ino) and prev.sha256:
@@ -201,12 +214,12 @@ class FsWatch(Monitor):
                 info["blob"] = (info.get("blobs") or [None])[0]
             if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                 missed += 1
-                self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
-            self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
+                self._record(FsMissed(**_pf(rel), change="created" if prev is None else "modified"))
+            self._record(FsFinalScan(**_pf(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
                                      blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
         for rel in sorted(set(seen) - present):
             missed += 1
-            self._record(FsMissed(path=_p(rel), change="deleted"))
+            self._record(FsMissed(**_pf(rel), change="deleted"))
         self._record(FsFinalSummary(files=files, missed=missed, overflows=self.overflows))
         return {"files": files, "missed": missed}
 
@@ -273,22 +286,22 @@ class FsWatch(Monitor):
                 self._dirty[rel] = now
                 if ev.is_modify and rel not in self._modified:
                     self._modified.add(rel)
-                    self._record(FsModify(path=_p(rel)))
+                    self._record(FsModify(**_pf(rel)))
 
     def _created(self, rel: str, is_dir: bool, now: float, moved_in: bool = False) -> None:
-        self._record(FsCreate(path=_p(rel), **({"dir": True} if is_dir else {}),
+        self._record(FsCreate(**_pf(rel), **({"dir": True} if is_dir else {}),
                               **({"moved_in": True} if moved_in else {})))
         if not is_dir:
             self._files.setdefault(rel, _Seen(-1, -1, -1))
             self._dirty[rel] = now
         elif moved_in:  # a tree moved in from outside: its files are new to us
             for sub, _path, _st in self._walk(os.path.join(self.root, os.fsencode(rel))):
-                self._record(FsCreate(path=_p(sub), moved_in=True))
+                self._record(FsCreate(**_pf(sub), moved_in=True))
                 self._files.setdefault(sub, _Seen(-1, -1, -1))
                 self._dirty[sub] = now
 
     def _deleted(self, rel: str, is_dir: bool, moved_out: bool = False) -> None:
-        self._record(FsDelete(path=_p(rel), **({"dir": True} if is_dir else {}),
+        self._record(FsDelete(**_pf(rel), **({"dir": True} if is_dir else {}),
                               **({"moved_out": True} if moved_out else {})))
         for key in self._subtree(rel) if is_dir else [rel]:
             self._files.pop(key, None)
@@ -296,7 +309,7 @@ class FsWatch(Monitor):
             self._modified.discard(key)
 
     def _moved(self, src: str, dest: str, is_dir: bool, now: float) -> None:
-        self._record(FsMove(src=_p(src), dest=_p(dest), **({"dir": True} if is_dir else {})))
+        self._record(FsMove(**_pf(src, "src"), **_pf(dest, "dest"), **({"dir": True} if is_dir else {})))
         for key in self._subtree(src) if is_dir else [src]:
             new = dest + key[len(src):]
             if key in self._files:
@@ -339,17 +352,17 @@ class FsWatch(Monitor):
                 present.add(rel)
                 prev = self._files.get(rel)
                 if prev is None:
-                    self._record(FsCreate(path=_p(rel), rescan=True))
+                    self._record(FsCreate(**_pf(rel), rescan=True))
                 elif prev.size < 0 or _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
                     continue  # already pending an fs.write, or unchanged
                 else:
-                    self._record(FsModify(path=_p(rel), rescan=True))
+                    self._record(FsModify(**_pf(rel), rescan=True))
                 diffs += 1
                 self._files.setdefault(rel, _Seen(-1, -1, -1))
                 self._dirty[rel] = now
             for rel in sorted(set(self._files) - present):
                 diffs += 1
-                self._record(FsDelete(path=_p(rel), rescan=True))
+                self._record(FsDelete(**_pf(rel), rescan=True))
                 self._files.pop(rel, None)
                 self._dirty.pop(rel, None)
         return diffs
@@ -402,12 +415,12 @@ class FsWatch(Monitor):
                 target = os.fsdecode(os.readlink(path))
             except OSError:
                 target = None
-            self._record(FsWrite(path=_p(rel), type="symlink", target=_p(target), size=st.st_size))
+            self._record(FsWrite(**_pf(rel), type="symlink", target=_p(target), size=st.st_size))
             with self._lock:
                 self._files[rel] = _Seen(*_sig(st), kind="symlink")
             return
         if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: named, never opened
-            self._record(FsWrite(path=_p(rel), type="special", mode=st.st_mode))
+            self._record(FsWrite(**_pf(rel), type="special", mode=st.st_mode))
             with self._lock:
                 self._files.pop(rel, None)
             return
@@ -418,7 +431,7 @@ class FsWatch(Monitor):
         info = self._digest(path, st)
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
-        self._record(FsWrite(path=_p(rel), **info))
+        self._record(FsWrite(**_pf(rel), **info))
         with self._lock:
             if rel in self._files or prev is None:
                 blob = (info.get("blobs") or [None])[0]
@@ -443,7 +456,10 @@ class FsWatch(Monitor):
                 out["type"] = "special"
                 return out
             if self.blobs is not None and 0 < fst.st_size <= self.cfg.store_max:
-                writer = self.blobs.writer(self.cfg.store_max)
+                try:
+                    writer = self.blobs.writer(self.cfg.store_max)
+                except OSError as exc:  # e.g. the run directory's disk is full: recorded, run lossy
+                    out["store_error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
             first = True
             while chunk := fh.read(_CHUNK):
                 if first:
@@ -462,6 +478,8 @@ class FsWatch(Monitor):
         out["size"], out["sha256"] = size, h.hexdigest()
         if writer is not None:
             info = writer.close()
+            if writer.error is not None:  # hashed whole, not stored: recorded, run lossy
+                out["store_error"] = f"{type(writer.error).__name__}: {writer.error.strerror or writer.error}"
             if info.blob:
                 out["blobs"] = [info.blob]
                 if info.truncated:

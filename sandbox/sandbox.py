@@ -1,6 +1,7 @@
 """Sandbox: run one agent command under gVisor with only its workspace and the audit proxy."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import registry, statx
+from . import registry, statx, warden
 from . import runsc as rs
 from .bundle import BundleInputs, build_bundle
 from .config import KillReason, SandboxConfig, SandboxError, SandboxResult
@@ -54,6 +55,7 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._relay: subprocess.Popen[bytes] | None = None
         self._runsc: rs.Runsc | None = None
+        self._warden: subprocess.Popen[bytes] | None = None
 
     # -- events ---------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -86,9 +88,15 @@ class Sandbox:
         self.run_dir.mkdir(parents=True, mode=0o711)
         registry.write(rec, self._registry_dir)
         try:
+            # Before anything that could outlive us: the warden tears all this down if we die.
+            try:
+                self._warden = warden.start(self._registry_dir, self.id)
+            except (OSError, RuntimeError) as exc:
+                raise SandboxError(f"cannot start the sandbox warden: {exc}", 3) from None
             return self._run(rec)
         finally:
             self._cleanup(rec)
+            warden.release(self._warden)
             if self._emit_error is not None:
                 raise SandboxError(f"event sink failed, sandbox stopped: {self._emit_error}", 3)
 
@@ -145,8 +153,11 @@ class Sandbox:
                 str(self.run_dir / "bundle"), self.id]
         t0 = time.monotonic()
         # Own session: a terminal's Ctrl-C reaches us (polite stop), not runsc directly.
+        # PDEATHSIG: if we die (even by SIGKILL), so does `runsc run`, and runsc kills the
+        # attached sandbox with every agent process in it (the warden cleans up the rest).
         self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+                                      stderr=subprocess.PIPE, start_new_session=True,
+                                      preexec_fn=functools.partial(_die_with_parent, os.getpid()))
         rec.runsc = registry.ProcRef.of(self._proc.pid)
         registry.write(rec, self._registry_dir)
         self._started.set()
@@ -266,3 +277,16 @@ class Sandbox:
         registry.remove(self.id, self._registry_dir)
         steps["run_dir_removed"] = not self.run_dir.exists()
         self._emit("sandbox.cleanup", steps)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when the thread that started it dies. If the
+    parent is already gone (it died between fork and here), exit at once."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+

@@ -41,6 +41,7 @@ class RunSpec:
     time_limit: float | None = None
     upstream_ca: Path | None = None  # CA of the world's HTTPS servers (simulated internet)
     extra_env: dict[str, str] = field(default_factory=dict)
+    min_free: int | None = None  # bytes the run directory's filesystem must have free at start (default 1 GiB)
 
 
 def effective_time_limit(spec: RunSpec) -> float:

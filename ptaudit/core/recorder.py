@@ -35,6 +35,7 @@ from .events import (
     lost_count,
 )
 from .runlog import RunLogWriter
+from .verdict import store_failed
 
 MAX_FRAME = 8 << 20
 
@@ -46,6 +47,7 @@ class Recorder:
         self.sources = frozenset(sources)
         self.events_lost = 0
         self.loss_unknown = False  # some producer lost an unknown number of events
+        self.content_lost = 0  # events saying a body or file could not be stored
         self._acked: dict[str, int] = {}  # producer id -> last frame number recorded
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -63,6 +65,8 @@ class Recorder:
     def emit(self, source: str, kind: str, data: dict[str, Any] | None = None) -> Event:
         """Append raw ``data`` (frames from other processes; tests); producers use record()."""
         event = self.log.append(source, kind, data or {})
+        if data and store_failed(data):
+            self.content_lost += 1  # a body or file not stored (disk full): the run is lossy
         if kind == LOST_KIND:
             n = lost_count(data or {})
             if n is None:
@@ -73,7 +77,7 @@ class Recorder:
 
     @property
     def lossy(self) -> bool:
-        return self.events_lost > 0 or self.loss_unknown
+        return self.events_lost > 0 or self.loss_unknown or self.content_lost > 0
 
     # -- socket server ----------------------------------------------------------
     def start(self) -> None:
@@ -147,7 +151,10 @@ class Recorder:
         except (ConnectionError, OSError):
             pass
         finally:
-            conn.closed()
+            try:
+                conn.closed()
+            except (OSError, ValueError):
+                pass  # the log failed or closed: the run is ending incomplete already
             writer.close()
             self._writers.discard(writer)
             self._handlers.discard(task)

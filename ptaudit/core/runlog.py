@@ -22,6 +22,11 @@ from .events import GENESIS, Event, encode_line, now_ns
 Subscriber = Callable[[Event], None]
 
 
+class LogWriteError(OSError):
+    """The log could not be written (e.g. disk full): the writer refuses every later
+    record, so the chain stays intact up to the last durable one."""
+
+
 class RunLogWriter:
     """Appends hash-chained records. Thread-safe; one instance per run directory."""
 
@@ -36,6 +41,10 @@ class RunLogWriter:
         self.head = GENESIS
         self._subscribers: list[Subscriber] = []
         self.closed = False
+        self.failed: OSError | None = None
+        self.on_failure: list[Callable[[OSError], None]] = []
+        """Called once, outside the lock, when a write fails (the orchestrator stops the agent)."""
+        self._size = 0  # bytes of complete records
 
     def subscribe(self, fn: Subscriber) -> None:
         """Call ``fn`` with each appended event, in order, in the appending thread."""
@@ -46,23 +55,51 @@ class RunLogWriter:
         with self._lock:
             if self.closed:
                 raise ValueError("run log is closed")
+            if self.failed is not None:
+                raise LogWriteError(self.failed.errno, f"run log unwritable since: {self.failed.strerror or self.failed}")
             seq, ts, prev = self.next_seq, now_ns(), self.head
             line, digest = encode_line(seq, ts, source, kind, data, prev)
-            os.write(self._fd, line)
-            if self._fsync:
-                os.fdatasync(self._fd)
-            self.next_seq, self.head = seq + 1, digest
-            event = Event(seq=seq, ts=ts, source=source, kind=kind, data=data, prev=prev, hash=digest)
-            for fn in self._subscribers:
-                fn(event)
-            return event
+            try:
+                view = memoryview(line)
+                while view:  # a short write (disk nearly full) must not leave half a record
+                    view = view[os.write(self._fd, view):]
+                if self._fsync:
+                    os.fdatasync(self._fd)
+            except OSError as exc:
+                self._fail(exc)
+                err = exc
+            else:
+                self._size += len(line)
+                self.next_seq, self.head = seq + 1, digest
+                event = Event(seq=seq, ts=ts, source=source, kind=kind, data=data, prev=prev, hash=digest)
+                for fn in self._subscribers:
+                    fn(event)
+                return event
+        for cb in list(self.on_failure):  # outside the lock: a callback may stop the agent
+            try:
+                cb(err)
+            except Exception:  # noqa: BLE001, S110 - a callback must not hide the failure
+                pass
+        raise LogWriteError(err.errno, f"run log write failed: {err.strerror or err}") from None
+
+    def _fail(self, exc: OSError) -> None:
+        self.failed = exc
+        try:  # drop a partial record: what stays verifies
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass
 
     def close(self) -> None:
         with self._lock:
             if not self.closed:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self.closed = True
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    if self.failed is None:
+                        raise
+                finally:
+                    os.close(self._fd)
+                    self.closed = True
 
 
 def parse_line(raw: bytes) -> Event:

@@ -51,3 +51,4 @@ def command(root: Path | None, no_netns: bool) -> None:
     render_text(build_report(outcome.rundir), out)
     out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
     out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)
+    raise SystemExit(outcome.exit_code)  # as every verb: 0 pass, 1 fail, 3 incomplete

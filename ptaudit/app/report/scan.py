@@ -42,6 +42,7 @@ from ptaudit.core.events import (
     SandboxExit,
     parse_payload,
 )
+from ptaudit.core.verdict import AuditFacts
 
 from .attrib import ProcIndex
 
@@ -137,6 +138,7 @@ class Scan:
     lane_order: list[str] = field(default_factory=lanes)  # the monitor registry's sources, in order
     lanes: frozenset[str] = frozenset()
     hosts: dict[str, list[int]] = field(default_factory=dict)  # host -> [requests, bytes in, blocked, errors]
+    facts: AuditFacts = field(default_factory=AuditFacts)  # whether the audit completed (ptaudit.core.verdict)
     _flow_by_url: dict[str, str] = field(default_factory=dict)
 
     def host(self, name: str) -> list[int]:
@@ -194,11 +196,14 @@ def scan_events(path: Path, cited: set[int]) -> Scan:
                 source, kind = str(source), str(kind)
             except (ValueError, KeyError, TypeError):
                 s.unreadable_lines += 1
+                s.facts.unreadable += 1
                 continue
+            s.facts.feed(kind, data)
             try:
                 payload = parse_payload(kind, data)
             except EventDataError:
                 s.invalid_events += 1  # counted and shown; the report goes on
+                s.facts.unreadable += 1
                 payload = None
             _feed(s, seq, ts, source, kind, payload)
             if seq in cited and len(s.cited) < CITED_CAP:
