@@ -112,6 +112,7 @@ class TraceSink(Monitor):
     name = "trace"
     producer = "trace"
     lane = 30
+    transient_threads = ("trace-conn",)  # one per runsc connection; runsc closes it at sandbox exit
 
     @classmethod
     def from_context(cls, ctx: MonitorContext) -> TraceSink:

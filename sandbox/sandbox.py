@@ -161,6 +161,8 @@ class Sandbox:
         rec.runsc = registry.ProcRef.of(self._proc.pid)
         registry.write(rec, self._registry_dir)
         self._started.set()
+        if self._relay is not None:
+            threading.Thread(target=self._watch_relay, name="relay-watch", daemon=True).start()
         self._emit("sandbox.start", {"argv": argv, "command": cfg.command,
                                      "runsc_version": rs.version()})
         readers = [threading.Thread(target=self._pump, args=(name, pipe), daemon=True)
@@ -210,6 +212,19 @@ class Sandbox:
         if self._relay.stdout.readline().strip() != b"ready":
             raise SandboxError(f"relay to {target} failed to start", 3)
         return registry.ProcRef.of(self._relay.pid)
+
+    def _watch_relay(self) -> None:
+        """The relay is the agent's only way out: if it dies mid-run, say so and stop the
+        agent (fail closed; a run whose egress broke is not a complete audit)."""
+        relay, proc = self._relay, self._proc
+        assert relay is not None and proc is not None
+        while proc.poll() is None:
+            if relay.poll() is not None:
+                if proc.poll() is None and self._killed is None:
+                    self._emit("sandbox.relay_died", {"returncode": relay.returncode})
+                    self.stop("relay_died")
+                return
+            time.sleep(0.2)
 
     def _give_workspace(self, ws: Path) -> None:
         uid, gid = self.cfg.agent_uid, self.cfg.agent_gid

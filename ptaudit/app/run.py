@@ -52,7 +52,7 @@ from sandbox import runsc as rs
 
 from .build import RunSpec, build_proxy, build_sandbox, effective_time_limit, start_monitors
 from .live import Progress, Stats
-from .report import write_reports
+from .report import write_run_reports
 from .supervise import Supervisor
 
 DEFAULT_MIN_FREE = 1 << 30
@@ -138,7 +138,7 @@ class Orchestrator:
             self._shutdown(fast=self._interrupts > 1 or self._log_failed is not None)
             findings = self._final_findings()
             facts = AuditFacts(sealed=True, end_reason=self.reason, verified=True)
-            pre = decide((f.severity for f in findings), spec.policy.fail_on, facts)
+            pre = decide(findings, spec.policy.fail_on, facts)
             self._try_record(RunVerdict(verdict=pre.verdict, findings=len(findings), reason=self.reason,
                                         agent_exit=sandbox_result.model_dump() if sandbox_result else None))
             _quiet(lambda: write_jsonl(s.rundir.findings_path, [f.model_dump() for f in findings]))
@@ -158,7 +158,7 @@ class Orchestrator:
         assert self.session is not None
         s = self.session
         try:
-            report = write_reports(s.rundir.path, self.spec.policy.fail_on)
+            report = write_run_reports(s.rundir.path, self.spec.policy.fail_on)
             RunDir(s.rundir.path).seal_artifacts(("report.json", "report.html"))
             d = report.data
             verdict, reasons = d["verdict"], list(d["audit"]["reasons"])
@@ -310,6 +310,8 @@ class Orchestrator:
             self._set_reason("time_limit")
         elif result.killed == "user":
             self._set_reason("interrupted")
+        elif result.killed == "relay_died":
+            self._set_reason("relay_died: the egress relay exited during the run")
         elif result.killed in ("policy", "workspace_size"):
             self._set_reason(f"policy_kill: {result.killed}")
         return result

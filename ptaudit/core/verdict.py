@@ -7,6 +7,8 @@
   died, ptaudit itself did not fail, and the agent command actually ran.
 * ``fail`` when findings reach ``fail_on`` and the log verifies: a violation proven by an
   intact log stands even if the audit did not complete (the reasons are still listed).
+  Findings of category ``monitor_fault`` speak of the audit, not of the agent: at or above
+  ``fail_on`` they make the run incomplete instead.
 * ``incomplete`` otherwise: never a silent pass. A log that does not verify is always
   incomplete, findings or not: nothing read from it can be trusted.
 
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .findings import SEVERITIES, severity_rank
 from .findings import verdict as findings_verdict
 
 VERDICTS = ("pass", "fail", "incomplete")
@@ -58,6 +61,8 @@ class AuditFacts:
     interrupted: int = 0
     agent_started: bool = False
     agent_exit: int | None = None
+    proxy_started: bool = False
+    proxy_stopped: bool = False  # the addon's last word: everything it saw was delivered
 
     # -- fed by readers of the log -------------------------------------------------
     def feed(self, kind: str, data: dict[str, Any]) -> None:
@@ -74,6 +79,14 @@ class AuditFacts:
             self._add(self.monitors_failed, f"{data.get('monitor')}: {data.get('detail') or 'failed'}")
         elif kind == "net.proxy_died":
             self._add(self.monitors_failed, f"audit proxy (mitmdump) exited with {data.get('returncode')}")
+        elif kind == "net.proxy_started":
+            self.proxy_started = True
+        elif kind == "net.proxy_stopped":
+            self.proxy_stopped = True
+        elif kind == "monitor.status" and data.get("healthy") is False:
+            self._add(self.monitors_failed, f"{data.get('monitor')} unhealthy at stop: {str(data.get('detail'))[:200]}")
+        elif kind == "sandbox.relay_died":
+            self._add(self.monitors_failed, f"egress relay exited with {data.get('returncode')}")
         elif kind == "run.error":
             self._add(self.errors, str(data.get("error"))[:300])
         elif kind == "run.interrupted":
@@ -144,6 +157,8 @@ def incomplete_reasons(f: AuditFacts) -> list[str]:
         out.append(f"the run ended abnormally: {f.end_reason}")
     out += [f"a monitor was lost: {m}" for m in f.monitors_failed[:_MAX_LISTED]]
     out += [f"ptaudit failed during the run: {e}" for e in f.errors[:_MAX_LISTED]]
+    if f.sealed and f.proxy_started and not f.proxy_stopped:
+        out.append("the audit proxy never stopped cleanly: flows it saw last may be unrecorded")
     if f.agent_exit in AGENT_NOT_RUN:
         out.append(f"the agent command could not be run (exit {f.agent_exit} in the sandbox): nothing was audited")
     if f.lossy and not f.accept_lossy:
@@ -175,10 +190,34 @@ class Verdict:
                 "findings_verdict": self.findings_verdict}
 
 
-def decide(severities: Iterable[str], fail_on: str, facts: AuditFacts) -> Verdict:
-    """The one verdict rule (module docstring)."""
-    fv = findings_verdict(severities, fail_on)
-    reasons = tuple(incomplete_reasons(facts))
+AUDIT_FAULT = "monitor_fault"
+"""The finding category that speaks of the audit itself (a monitor or detector failing),
+not of the agent: at or above ``fail_on`` it makes the run incomplete, not failed."""
+
+
+def _parts(f: Any) -> tuple[str, str | None, str]:
+    if isinstance(f, str):
+        return f, None, ""
+    if isinstance(f, dict):
+        return str(f.get("severity")), f.get("category"), str(f.get("message") or f.get("rule") or "")
+    return str(f.severity), getattr(f, "category", None), str(getattr(f, "message", ""))
+
+
+def decide(findings: Iterable[Any], fail_on: str, facts: AuditFacts) -> Verdict:
+    """The one verdict rule (module docstring). ``findings``: Finding objects, report rows
+    (dicts) or bare severities."""
+    violations: list[str] = []
+    faults: list[str] = []
+    bar = severity_rank(fail_on)
+    for f in findings:
+        sev, cat, msg = _parts(f)
+        if cat == AUDIT_FAULT:
+            if sev in SEVERITIES and severity_rank(sev) >= bar:
+                faults.append(f"audit fault: {msg[:300]}")
+        else:
+            violations.append(sev)
+    fv = findings_verdict(violations, fail_on)
+    reasons = tuple(dict.fromkeys([*incomplete_reasons(facts), *faults[:_MAX_LISTED]]))
     if facts.verified is False:
         v = "incomplete"
     elif fv == "fail":

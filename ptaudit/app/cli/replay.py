@@ -42,7 +42,7 @@ def command(rundir: Path, policy_path: str, task_path: Path | None, fmt: str) ->
                       "(ptaudit verify names the problem)", markup=False)
         raise SystemExit(v.exit_code)
     res = replay(rundir, pol, load_task(task_path) if task_path else None)
-    v = decide((f.severity for f in res.findings), pol.fail_on, facts)
+    v = decide(res.findings, pol.fail_on, facts)
     if fmt == "json":
         print_json({"verdict": v.verdict, "verdict_reason": v.reason, "audit": v.as_dict(), "events": res.events,
                     "findings": [f.model_dump() for f in ordered(res.findings)],

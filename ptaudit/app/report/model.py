@@ -172,7 +172,7 @@ def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = T
     facts.set_verified(vr.ok, str(vr.problems[0]) if vr.problems else None)
     if accept_lossy is not None:
         facts.accept_lossy = accept_lossy
-    v = decide((f["severity"] for f in findings), fo, facts)
+    v = decide(findings, fo, facts)
     events_lost = max(s.events_lost, manifest.events_lost)
     policy = manifest.policy.model_dump() if manifest.policy else {}
     data: dict[str, Any] = {
