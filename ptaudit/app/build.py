@@ -79,7 +79,12 @@ def build_proxy(spec: RunSpec, socket_path: Path, rundir: RunDir, state: Path,
     try:
         proxy.start()
     except RuntimeError as exc:
-        raise InfraError(f"the audit proxy (mitmdump) failed to start: {exc}") from None
+        # One line for the operator (the state directory holding mitmdump.log is removed at
+        # the end); the log's tail goes into the run's run.error event.
+        first = str(exc).splitlines()[0].split("; see ")[0]
+        err = InfraError(f"the audit proxy (mitmdump) failed to start: {first} (its log: the run.error event)")
+        err.detail = proxy.log_tail(4000)  # type: ignore[attr-defined]
+        raise err from None
     proxy.watch(on_death)
     return proxy, placeholder
 

@@ -133,7 +133,7 @@ class Orchestrator:
             if self._log_failed is None:  # (after a log failure the reason says it all)
                 error = _as_ptaudit_error(exc)
                 self._set_reason(f"error: {'input: ' if error.exit_code == 2 else ''}{error}"[:300])
-                self._try_record(RunError(error=repr(exc)[:2000]))
+                self._try_record(RunError(error=repr(exc)[:2000], detail=getattr(exc, "detail", None)))
         finally:
             self._shutdown(fast=self._interrupts > 1 or self._log_failed is not None)
             findings = self._final_findings()
@@ -182,6 +182,10 @@ class Orchestrator:
         if not ws.is_dir():
             raise InputError(f"--workspace {ws}: not a directory")
         self._check_free_space()
+        agent = self.spec.task.agent
+        if agent.api_host and agent.api_key_env and not os.environ.get(agent.api_key_env):
+            raise InputError(f"{self.spec.task.source}: agent.api_key_env {agent.api_key_env!r}: that environment "
+                             f"variable is not set (the proxy swaps the real key in for {agent.api_host})")
         if self.spec.task.gpu and not rs.supports_flag("nvproxy"):
             raise InfraError("the task needs a GPU but this runsc has no --nvproxy: "
                              "install runsc release-20230529 or newer")

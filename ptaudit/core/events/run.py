@@ -72,6 +72,7 @@ class RunError(EventData):
     KIND = "run.error"
     SOURCE = "ptaudit"
     error: str
+    detail: str | None = Field(default=None, description="More about it, e.g. the tail of mitmdump's log.")
 
 
 class RunInterrupted(EventData):
