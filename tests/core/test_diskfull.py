@@ -55,7 +55,7 @@ def test_log_write_failure_stops_recording_and_seals_what_was_written(small: Pat
     good = s.log.next_seq
     _fill(small)
     with pytest.raises(LogWriteError):
-        for i in range(10_000):  # the last free page goes, then the write fails
+        for _ in range(10_000):  # the last free page goes, then the write fails
             s.record(RunNote(note="x" * 400))
     n = s.log.next_seq
     for _ in range(3):
