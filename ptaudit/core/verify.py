@@ -6,6 +6,7 @@ Reports the first problem with its seq and its kind:
   reordered   a seq appears out of place (a later line holds the expected one)
   truncated   the sealed manifest promises more records than the log holds
   rechained   the log is self-consistent but its head differs from the sealed manifest
+  appended    bytes after the last record of a sealed log
   missing_blob / bad_blob   a referenced blob is absent / its bytes do not match its name
   missing_artifact / changed_artifact   a file sealed in the manifest (findings.jsonl,
               honeytokens.json, reports, grade.json) is absent / no longer matches its hash
@@ -128,6 +129,9 @@ def _check(rd: RunDir, res: VerifyResult, manifest, expected_head: str | None,  
                 refs.setdefault(ref, seq)
         prev, expected = digest, expected + 1
     res.records, res.head = expected, prev
+    if manifest.sealed and res.torn_tail:  # a crash leaves a torn line, a sealed run never does
+        res.problems.append(Problem(res.records, "appended", f"{len(tail)} bytes after the last sealed record"))
+        return
     if manifest.sealed and manifest.log is not None:
         if manifest.log.count > res.records:
             res.problems.append(Problem(res.records, "truncated",
