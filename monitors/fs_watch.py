@@ -126,6 +126,8 @@ class FsWatchConfig(MonitorConfig):
                            "(policy monitors.fs_store_max); 0 stores none.")
     hash_timeout_s: float = Field(default=60.0, gt=0, description="Per-file hashing time bound; a file "
                                   "not hashed in time gets sha256 null and hash_timeout true.")
+    drain_max_s: float = Field(default=120.0, gt=0, description="At stop, how long the reader may take to "
+                               "drain queued events; what is left then is recorded as lost.")
 
 
 @register
@@ -174,8 +176,11 @@ class FsWatch(Monitor):
     def stop(self) -> None:
         if self._stopping.is_set():
             return
-        self._settle(5.0)
+        left = self._settle(5.0, self.cfg.drain_max_s)
         self._stopping.set()
+        if left:  # closing the watch discards what the kernel still queues: a recorded loss, not a silent one
+            self._record_lost(left // 272 + 1, "inotify events still queued at stop were not read in time",
+                              estimated=True)
         if self._ino is not None:
             self._ino.close()
         for t in self._threads:
@@ -367,11 +372,15 @@ class FsWatch(Monitor):
                 self._dirty.pop(rel, None)
         return diffs
 
-    def _settle(self, timeout: float) -> None:
-        """Wait until inotify has nothing queued and the reader is idle (end of run)."""
-        deadline, quiet = time.monotonic() + timeout, 0
+    def _settle(self, quiet_s: float, max_s: float) -> int:
+        """Wait until inotify has nothing queued and the reader is idle (end of run). Waits
+        as long as the reader keeps draining (a burst just before the end takes a while),
+        at most ``max_s``, or ``quiet_s`` without progress; returns the bytes still queued."""
+        start = time.monotonic()
+        stall_since, last, quiet, pending = start, -1, 0, 0
         buf = bytearray(4)
-        while time.monotonic() < deadline and quiet < 3:
+        while quiet < 3:
+            now = time.monotonic()
             pending = 0
             try:
                 if self._ino is not None:
@@ -379,8 +388,13 @@ class FsWatch(Monitor):
                     pending = struct.unpack("i", buf)[0]
             except OSError:
                 pass
+            if pending != last or self._busy:
+                stall_since, last = now, pending
+            if now - start > max_s or now - stall_since > quiet_s:
+                break
             quiet = quiet + 1 if (pending == 0 and not self._busy) else 0
             time.sleep(0.05)
+        return pending
 
     # -- debounce and hashing -----------------------------------------------------------
     def _flush_loop(self) -> None:

@@ -54,8 +54,10 @@ DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/ta
                   "syscall/connect/enter", "syscall/connect/exit"]
 # Reads under these are routine (loader, interpreter, devices) and not recorded; writes
 # and failed attempts on them still are.
-QUIET_PREFIXES = ("/usr/", "/proc/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
-                  "/sbin/", "/opt/ptaudit/")
+QUIET_PREFIXES = ("/usr/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
+                  "/sbin/", "/opt/ptaudit/", "/proc/self/", "/proc/thread-self/")
+"""Read-only opens not recorded (libraries, a process reading about itself). A process
+reading another's /proc entries (environ, cmdline, mem: probing for keys) is recorded."""
 O_ACCMODE, O_CREAT, O_TRUNC, O_APPEND = 0o3, 0o100, 0o1000, 0o2000
 AT_FDCWD = -100
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
@@ -393,7 +395,8 @@ class TraceSink(Monitor):
         write = open_is_write(msg.flags)
         res = msg.exit.result if msg.HasField("exit") else None
         err = msg.exit.errorno if msg.HasField("exit") else None
-        if not write and (path.startswith(QUIET_PREFIXES) or path in ("/", ".")):
+        if not write and (path.startswith(QUIET_PREFIXES) or path in ("/", ".")
+                          or path.startswith(f"/proc/{ctx.get('pid')}/")):
             return None
         if self._opens >= self.cfg.max_open_events:
             self.counts["opens_suppressed"] += 1
