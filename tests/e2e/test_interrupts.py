@@ -62,7 +62,8 @@ def test_sigkill_leaves_nothing_after_next_start(demo_world: DemoWorld, tmp_path
     assert any("mitmdump" in " ".join(c.cmdline()) for c in children)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
-    # the proxy dies with its parent (PDEATHSIG); sandbox and relay are cleaned by the next start
+    # the proxy and runsc die with their parent (PDEATHSIG), the warden tears the sandbox down;
+    # a next start (which also runs cleanup_stale) finds nothing left
     (tmp_path / "b").mkdir()
     q, run2 = _start(demo_world, tmp_path / "b", "true")
     q.communicate(timeout=60)
