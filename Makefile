@@ -4,7 +4,7 @@ PIP ?= $(PYTHON) -m pip
 DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench lint soak
 
 # Idempotent: apt-get runs only when a Debian package is missing; pip skips what is installed.
 setup:
@@ -21,6 +21,12 @@ test: setup
 
 demo: setup
 	ptaudit demo
+
+# Not part of `make test`: SOAK_RUNS audited runs, each with a component killed at a random
+# moment (tests/faults/soak.py); every run must verify, leave nothing behind, never read pass.
+SOAK_RUNS ?= 20
+soak: setup
+	SOAK_RUNS=$(SOAK_RUNS) $(PYTHON) -m tests.faults.soak
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
