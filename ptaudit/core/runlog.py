@@ -34,7 +34,7 @@ class RunLogWriter:
         self.path = Path(path)
         if self.path.exists() and self.path.stat().st_size > 0:
             raise FileExistsError(f"{self.path} already holds events; a run log is written once")
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)  # RDWR: _resync reads back
         self._fsync = fsync
         self._lock = threading.Lock()
         self.next_seq = 0
@@ -57,6 +57,8 @@ class RunLogWriter:
                 raise ValueError("run log is closed")
             if self.failed is not None:
                 raise LogWriteError(self.failed.errno, f"run log unwritable since: {self.failed.strerror or self.failed}")
+            if os.lseek(self._fd, 0, os.SEEK_END) != self._size:
+                self._resync()
             seq, ts, prev = self.next_seq, now_ns(), self.head
             line, digest = encode_line(seq, ts, source, kind, data, prev)
             try:
@@ -81,6 +83,21 @@ class RunLogWriter:
             except Exception:  # noqa: BLE001, S110 - a callback must not hide the failure
                 pass
         raise LogWriteError(err.errno, f"run log write failed: {err.strerror or err}") from None
+
+    def _resync(self) -> None:
+        """The file holds bytes our state does not account for: an appending thread was
+        stopped by an exception between its write and the update of seq and head (an
+        asynchronous exception, a KeyboardInterrupt, a MemoryError). The file is the truth:
+        take the records it holds, cut off a partial one."""
+        size = os.lseek(self._fd, 0, os.SEEK_END)
+        extra = os.pread(self._fd, size - self._size, self._size)
+        end = extra.rfind(b"\n") + 1
+        for raw in extra[:end].splitlines():
+            obj = json.loads(raw)
+            self.next_seq, self.head = int(obj["seq"]) + 1, str(obj["hash"])
+        self._size += end
+        if end < len(extra):
+            os.ftruncate(self._fd, self._size)
 
     def _fail(self, exc: OSError) -> None:
         self.failed = exc

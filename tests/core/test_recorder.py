@@ -115,3 +115,33 @@ def test_queue_overflow_is_counted_and_reported_when_delivery_resumes(tmp_path: 
     assert len(lost) == 1 and lost[0].data == {"producer": "net", "count": 40}
     m = json.loads((run / "manifest.json").read_text())
     assert m["lossy"] is True and m["events_lost"] == 40
+
+
+def test_log_writer_resyncs_after_a_thread_stopped_mid_append(tmp_path: Path) -> None:
+    # A thread stopped by an exception after its write but before seq and head moved on
+    # (found by the fault soak: an asynchronous exception in a dying monitor thread).
+    import os
+
+    from ptaudit.core.events import encode_line
+    from ptaudit.core.runlog import RunLogWriter
+    from ptaudit.core.verify import verify_run
+    from tests.support import make_run
+
+    run = make_run(tmp_path / "run")
+    (run / "events.jsonl").unlink()
+    log = RunLogWriter(run / "events.jsonl", fsync=False)
+    log.append("ptaudit", "run.note", {"note": "a"})
+    line, _ = encode_line(log.next_seq, 1, "fs", "fs.create", {"path": "x"}, log.head)
+    os.write(log._fd, line)  # written, state not updated
+    log.append("ptaudit", "run.note", {"note": "b"})
+    os.write(log._fd, b'{"seq":3,"ts":1,"sou')  # a partial record from a stopped writer
+    ev = log.append("ptaudit", "run.note", {"note": "c"})
+    assert ev.seq == 3
+    log.close()
+    import json
+
+    m = json.loads((run / "manifest.json").read_text())
+    m.update(sealed=False, log=None)
+    (run / "manifest.json").write_text(json.dumps(m))
+    res = verify_run(run)
+    assert res.ok and res.records == 4 and not res.torn_tail, res.problems
