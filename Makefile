@@ -2,6 +2,8 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
+# fleet tests: a real one-node Slurm cluster (tests/fleet/slurmcluster.py)
+DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo bench lint soak
@@ -28,8 +30,9 @@ SOAK_RUNS ?= 20
 soak: setup
 	SOAK_RUNS=$(SOAK_RUNS) $(PYTHON) -m tests.faults.soak
 
+# Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
 
 lint: setup
 	$(PYTHON) -m ruff check ptaudit policies detectors monitors sandbox grading tests bench

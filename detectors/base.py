@@ -71,6 +71,12 @@ class Detector(ABC):
         """Called once after the last event (run end or end of replay)."""
         return ()
 
+    def observe_finding(self, finding: Finding) -> None:
+        """Sees every new or changed finding of the other detectors of the same policy, in
+        the order they are made (live and in replay alike). For detectors that build on
+        others' results (provenance starts from leakage findings); it returns nothing."""
+        return None
+
     def finding(self, category: Category, subject: str, message: str, evidence: list[dict[str, Any]],
                 key: str | None = None, severity: Severity | None = None, ts: int | None = None) -> Finding | None:
         """Build a finding under this rule; None when a policy exception covers ``subject``."""

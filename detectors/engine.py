@@ -117,6 +117,14 @@ class DetectorSet:
         if old == f:
             return False
         self._findings[f.id] = f  # an update keeps its first position (dict order)
+        for i, det in enumerate(self.detectors):
+            if i not in self._disabled and det.name != f.detector:
+                try:
+                    det.observe_finding(f)
+                except Exception as exc:  # noqa: BLE001 - as in _run: a fault, the detector disabled
+                    self._disabled.add(i)
+                    fault = fault_finding(det.rule.id, det.name, "observe_finding", exc)
+                    self._findings.setdefault(fault.id, fault)
         return True
 
     def run_detector(self, det: Detector, call: Callable[[Detector], Iterable[Finding]], where: str) -> list[Finding]:

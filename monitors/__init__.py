@@ -1,15 +1,15 @@
-"""Monitors: each observes one layer of an audited run and only emits events.
+"""Monitors: each observes one layer of an audited run and only records typed events.
 
-- ``net_addon``/``net_audit`` (inside mitmdump) and ``netproxy`` (its launcher): every flow
+- ``net/`` (mitmproxy addons, inside mitmdump) and ``netproxy`` (its launcher): every flow
 - ``fs_watch``: workspace files (watchdog inotify on the host side of the bind mount)
 - ``trace_sink``: processes, opens and connects inside gVisor (runtime trace points)
 - ``resources``: CPU, memory, processes, workspace size (runsc, psutil)
 - ``gpu``: NVML samples and GPU-seconds
-- ``proctree``: rebuilds the process tree from proc.* events (attribution in reports)
 
-A monitor has ``start(emit)``, ``stop()``, ``status()`` (see ``base``).
+A monitor has ``start(record)``, ``stop()``, ``status()`` and registers itself with
+``@register`` (see ``base``); ``ptaudit run`` builds every registered one.
 """
 
-from .base import Monitor, MonitorStatus
+from .base import MONITORS, Monitor, MonitorContext, MonitorStatus, register
 
-__all__ = ["Monitor", "MonitorStatus"]
+__all__ = ["MONITORS", "Monitor", "MonitorContext", "MonitorStatus", "register"]

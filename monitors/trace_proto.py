@@ -31,6 +31,7 @@ MSG_SENTRY_EXIT_NOTIFY_PARENT = 4
 MSG_SENTRY_TASK_EXIT = 5
 MSG_SYSCALL_OPEN = 7
 MSG_SYSCALL_CONNECT = 10
+MSG_SYSCALL_DUP = 19
 
 _F = descriptor_pb2.FieldDescriptorProto
 _INT64, _UINT64, _INT32, _BOOL = _F.TYPE_INT64, _F.TYPE_UINT64, _F.TYPE_INT32, _F.TYPE_BOOL
@@ -73,6 +74,9 @@ _SCHEMAS: list[tuple[str, str, list[str], dict[str, list[tuple[str, int, int, st
         "Connect": [("context_data", 1, _MSG, ".gvisor.common.ContextData"),
                     ("exit", 2, _MSG, ".gvisor.syscall.Exit"), ("sysno", 3, _UINT64, None),
                     ("fd", 4, _INT64, None), ("fd_path", 5, _STR, None), ("address", 6, _BYTES, None)],
+        "Dup": [("context_data", 1, _MSG, ".gvisor.common.ContextData"), ("exit", 2, _MSG, ".gvisor.syscall.Exit"),
+                ("sysno", 3, _UINT64, None), ("old_fd", 4, _INT32, None), ("new_fd", 5, _INT32, None),
+                ("fd_path", 6, _STR, None), ("flags", 7, _UINT32, None)],
     }),
 ]
 
@@ -111,6 +115,7 @@ BY_TYPE: dict[int, Any] = {
     MSG_SENTRY_TASK_EXIT: CLASSES["gvisor.sentry.TaskExit"],
     MSG_SYSCALL_OPEN: CLASSES["gvisor.syscall.Open"],
     MSG_SYSCALL_CONNECT: CLASSES["gvisor.syscall.Connect"],
+    MSG_SYSCALL_DUP: CLASSES["gvisor.syscall.Dup"],
 }
 
 

@@ -36,6 +36,7 @@ from ptaudit.core.events import (
     ProcBadFrame,
     ProcClone,
     ProcConnect,
+    ProcDup,
     ProcExec,
     ProcExit,
     ProcOpen,
@@ -51,7 +52,7 @@ from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 CONTEXT_FIELDS = ["time", "thread_id", "group_id", "container_id", "process_name", "cwd", "credentials"]
 DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/task_exit",
                   "syscall/openat/exit", "syscall/open/exit", "syscall/creat/exit",
-                  "syscall/connect/enter", "syscall/connect/exit"]
+                  "syscall/connect/enter", "syscall/connect/exit", "syscall/dup2/exit", "syscall/dup3/exit"]
 # Reads under these are routine (loader, interpreter, devices) and not recorded; writes
 # and failed attempts on them still are.
 QUIET_PREFIXES = ("/usr/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
@@ -148,7 +149,7 @@ class TraceSink(Monitor):
             pt: dict[str, Any] = {"name": name, "context_fields": list(CONTEXT_FIELDS)}
             if name == "sentry/execve":
                 pt["optional_fields"] = ["binary_info"]
-            elif name.startswith("syscall/") and name.split("/")[1] in ("openat", "connect"):
+            elif name.startswith("syscall/") and name.split("/")[1] in ("openat", "connect", "dup2", "dup3"):
                 pt["optional_fields"] = ["fd_path"]
             points.append(pt)
         return {"trace_session": {"name": "Default", "points": points,
@@ -364,6 +365,8 @@ class TraceSink(Monitor):
             addr = bytes(msg.address) or self._connects.get(tid, b"")
             self._connects.pop(tid, None)
             return self._emit_connect(tid, ctx, addr, msg.exit)
+        if mtype == tp.MSG_SYSCALL_DUP:
+            return self._dup(ctx, msg)
         if mtype == tp.MSG_SENTRY_EXEC:
             pid = ctx["pid"]
             sha = {"binary_sha256": bytes(msg.binary_sha256).hex()} if msg.binary_sha256 else {}
@@ -404,6 +407,16 @@ class TraceSink(Monitor):
         self._opens += 1
         self._record(ProcOpen(**ctx, path=path, flags=msg.flags, write=write, result=res, errno=err,
                               **({"missing": True} if err == ENOENT else {})))
+        return None
+
+    def _dup(self, ctx: dict[str, Any], msg: Any) -> None:
+        # Only a pipe made a process's stdin/stdout/stderr is recorded: that is how a shell
+        # wires a pipeline (and how a parent captures a child's output), and it is rare.
+        if msg.new_fd not in (0, 1, 2) or not msg.fd_path.startswith("pipe:"):
+            return None
+        if msg.HasField("exit") and msg.exit.result < 0:
+            return None
+        self._record(ProcDup(**ctx, old_fd=msg.old_fd, new_fd=msg.new_fd, fd_path=msg.fd_path))
         return None
 
     def _emit_connect(self, tid: int, ctx: dict[str, Any] | None, addr: bytes, exit_: Any) -> None:

@@ -10,8 +10,8 @@ newline-delimited JSON (see docs/formats.md, "recorder protocol")::
     server: {"ack":0}                  # sent only once the record is durable
 
 Everything coming in is untrusted: frames are bounded in size, malformed frames are
-recorded as ``ptaudit.bad_frame`` events (never a crash), and a producer that dies
-mid-frame leaves a ``ptaudit.producer_partial`` event.
+recorded as ``recorder.bad_frame`` events (never a crash), and a producer that dies
+mid-frame leaves a ``recorder.producer_partial`` event.
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ class Task(Strict):
     base_model_dir: Path | None = Field(default=None, description="Host dir mounted read-only at /models/base.")
     instruct_models: list[str] = Field(default_factory=list, description="Post-trained variants of the base (substitution).")
     final_model: str = "final_model"
+    evaluation: list[str] = Field(default_factory=list, description=(
+        "Workspace paths (globs; a trailing / means the whole directory) of the evaluation "
+        "material handed to the agent: scripts, rubrics, and the outputs they write. Provenance "
+        "taint sources."))
+    training_data: list[str] = Field(default_factory=list, description=(
+        "Workspace paths (globs) the agent is told to put training data in. Provenance sinks, "
+        "besides final_model and any weights the agent writes."))
     time_limit: Duration | None = None
     gpu: bool = False
     benchmarks: list[Benchmark] = Field(default_factory=list)

@@ -31,10 +31,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import demo, doctor, policy, replay, report, run, scan, verify
+    from . import demo, doctor, policy, provenance, replay, report, run, scan, verify
 
-    for mod in (run, report, replay, verify, scan, policy, doctor, demo):
+    for mod in (run, report, replay, verify, scan, provenance, policy, doctor, demo):
         cli.add_command(mod.command)
+    from . import fleet
+
+    cli.add_command(fleet.command)
 
 
 _register()

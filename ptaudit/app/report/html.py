@@ -21,6 +21,7 @@ from ptaudit.core.findings import SEVERITIES, severity_rank
 from .activity import Page as _Page
 from .activity import counts, files, flows, procs, resources
 from .model import Report
+from .provenance import section as provenance_section
 from .style import CSS, JS, JS_HASH
 from .svg import SEV_COLOR, fmt_dur, timeline
 from .text import human_bytes
@@ -28,7 +29,8 @@ from .text import human_bytes
 EVENT_ROWS = 400
 _EVENT_KEYS = ("method", "url", "path", "status", "rule", "reason", "address", "pid")
 OPEN_FINDINGS = 5
-_NAV = (("findings", "Findings"), ("timeline", "Timeline"), ("flows", "Flows"), ("files", "Files"),
+_NAV = (("findings", "Findings"), ("timeline", "Timeline"), ("provenance", "Provenance"), ("flows", "Flows"),
+        ("files", "Files"),
         ("resources", "Resources"), ("processes", "Processes"), ("events", "Cited events"), ("counts", "Counts"))
 
 
@@ -172,6 +174,11 @@ def _findings(p: _Page) -> str:
     return "".join(out)
 
 
+def _provenance(p: _Page) -> str:
+    task = p.d.get("task") or {}
+    return provenance_section(p.s.prov, p.d["findings"], p.seq, str(task.get("final_model") or "final_model"))
+
+
 def _events(p: _Page) -> str:
     evs = list(p.d["events"].values())
     if not evs:
@@ -196,7 +203,7 @@ def render_html(report: Report, out_dir: Path | None = None) -> str:
     """The page; blob links are relative to ``out_dir`` (default: the run directory)."""
     rel = os.path.relpath(report.rundir / "blobs", out_dir or report.rundir).replace(os.sep, "/")
     p = _Page(report, rel.rstrip("/") + "/")
-    parts = [part(p) for part in (_verdict, _cards, _timeline, _findings, flows, files,
+    parts = [part(p) for part in (_verdict, _cards, _timeline, _findings, _provenance, flows, files,
                                   resources, procs, _events, counts)]
     links = [(k, t) for k, t in _NAV if f'id="s-{k}"' in "".join(parts)]
     nav = '<nav>' + "".join(f'<a href="#s-{k}">{t}</a>' for k, t in links) + "</nav>"

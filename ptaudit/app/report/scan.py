@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from detectors.prov_graph import ProvGraph
 from monitors.base import lanes
 from ptaudit.core.events import (
     DetectorFinding,
@@ -139,6 +140,7 @@ class Scan:
     lanes: frozenset[str] = frozenset()
     hosts: dict[str, list[int]] = field(default_factory=dict)  # host -> [requests, bytes in, blocked, errors]
     facts: AuditFacts = field(default_factory=AuditFacts)  # whether the audit completed (ptaudit.core.verdict)
+    prov: ProvGraph = field(default_factory=lambda: ProvGraph(max_edges=500_000, max_nodes=200_000))
     _flow_by_url: dict[str, str] = field(default_factory=dict)
 
     def host(self, name: str) -> list[int]:
@@ -225,6 +227,7 @@ def _feed(s: Scan, seq: int, ts: int, source: str, kind: str, p: EventData | Non
     dec.add((ts, seq, kind, label(kind, p)[:160]))
     if p is None:
         return
+    s.prov.add(seq, ts, p)
     if isinstance(p, NetRequest | NetResponse | NetBlocked | NetError):
         _net(s, seq, ts, p)
     elif isinstance(p, FsCreate | FsModify | FsWrite | FsMove | FsDelete):

@@ -49,6 +49,9 @@ tr.blockedrow td{background:#fff0f0}
 .procs td:nth-child(-n+4),.procs th:nth-child(-n+4){width:64px;white-space:nowrap}
 .hosts{width:auto;min-width:60%;margin-bottom:10px}.small td.n{text-align:right}
 details>summary{cursor:pointer}
+details.prov{border:1px solid var(--line);border-radius:8px;margin:6px 0;padding:4px 10px}
+ul.tree{list-style:none;margin:2px 0 2px 6px;padding-left:14px;border-left:1px dotted #bbb;font-size:13px}
+.tainted{background:#fde2e1;border-radius:4px;padding:0 3px}
 .proc{padding:6px 0;border-top:1px solid var(--line)} .proc ul{margin:4px 0 0;padding-left:22px}
 a.blob{font-family:ui-monospace,monospace;font-size:12px}
 .cols{display:flex;gap:16px;align-items:flex-start}.cols table{flex:1}

@@ -14,6 +14,7 @@ from rich.markup import escape
 from ptaudit.core.findings import SEVERITIES
 
 from .model import Report
+from .provenance import chain_lines
 
 _BADGE = {"pass": "[bold white on green] PASS [/]", "fail": "[bold white on red] FAIL [/]",
           "incomplete": "[bold black on yellow] INCOMPLETE [/]"}
@@ -114,6 +115,11 @@ def render_text(report: Report, console: Console) -> None:
         p(f"  {escape(_short(f['message'], 300))}")
         p(f"  subject: {escape(_short(f['subject'], 200))}")
         for item in f["evidence"][:_EVIDENCE_SHOWN]:
+            if isinstance(item.get("chain"), list):  # a provenance chain: one hop per line
+                p("    · chain:")
+                for line in chain_lines(item["chain"]):
+                    p(f"        {escape(_short(line, 300))}")
+                continue
             seq = item.get("seq")
             line = evidence_line(item, events.get(str(seq)) if isinstance(seq, int) else None)
             p(f"    · {escape(_short(line, 300))}")

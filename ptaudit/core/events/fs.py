@@ -9,6 +9,8 @@ from .base import EventData
 
 
 class FsBaseline(EventData):
+    """At start: how many files the workspace already holds."""
+
     KIND = "fs.baseline"
     SOURCE = "fs"
     files: int = Field(description="Files already present at start.")
@@ -16,6 +18,8 @@ class FsBaseline(EventData):
 
 
 class FsCreate(EventData):
+    """A file or directory appeared (created, or moved in from outside the workspace)."""
+
     KIND = "fs.create"
     SOURCE = "fs"
     path: str
@@ -38,6 +42,8 @@ class FsModify(EventData):
 
 
 class FsMove(EventData):
+    """A rename inside the workspace."""
+
     KIND = "fs.move"
     SOURCE = "fs"
     src: str
@@ -48,6 +54,8 @@ class FsMove(EventData):
 
 
 class FsDelete(EventData):
+    """A file or directory went away (deleted, or moved out of the workspace)."""
+
     KIND = "fs.delete"
     SOURCE = "fs"
     path: str
@@ -105,6 +113,8 @@ class FsMissed(EventData):
 
 
 class FsFinalSummary(EventData):
+    """End of the final scan: files seen, differences the live watch missed, inotify overflows."""
+
     KIND = "fs.final_summary"
     SOURCE = "fs"
     files: int

@@ -10,6 +10,8 @@ from .base import EventData
 
 
 class GpuSample(EventData):
+    """One NVML sample of one device."""
+
     KIND = "gpu.sample"
     SOURCE = "gpu"
     index: int
@@ -21,6 +23,8 @@ class GpuSample(EventData):
 
 
 class GpuSummary(EventData):
+    """At stop: GPU-seconds used (sampled time with utilisation above zero), per device and in all."""
+
     KIND = "gpu.summary"
     SOURCE = "gpu"
     gpu_seconds: float = 0.0

@@ -31,6 +31,8 @@ class Body(EventData):
 
 
 class ProxyStarted(EventData):
+    """mitmdump is configured and listening; the policy it enforces."""
+
     KIND = "net.proxy_started"
     SOURCE = "net"
     world: dict[str, Any] | None = Field(default=None, description="World mode: host -> local server URL.")
@@ -43,6 +45,8 @@ class ProxyStarted(EventData):
 
 
 class ProxyStopped(EventData):
+    """mitmdump is shutting down."""
+
     KIND = "net.proxy_stopped"
     SOURCE = "net"
     refused_unrecorded: int = 0
@@ -153,6 +157,8 @@ class PlaceholderSeen(EventData):
 
 
 class TlsFailed(EventData):
+    """A TLS handshake failed (client: the agent rejected our certificate or spoke no TLS)."""
+
     KIND = "net.tls_failed"
     SOURCE = "net"
     side: str
@@ -163,6 +169,8 @@ class TlsFailed(EventData):
 
 
 class WebSocket(EventData):
+    """A WebSocket's start, each message (stored as a blob) and end."""
+
     KIND = "net.websocket"
     SOURCE = "net"
     flow: str | None = None

@@ -21,6 +21,8 @@ class ProcContext(EventData):
 
 
 class ProcExec(ProcContext):
+    """A program started (execve), or the container's first process (container/start)."""
+
     KIND = "proc.exec"
     SOURCE = "proc"
     ppid: int | None = None
@@ -43,6 +45,8 @@ class ProcClone(ProcContext):
 
 
 class ProcExit(ProcContext):
+    """A process (thread-group leader) exited."""
+
     KIND = "proc.exit"
     SOURCE = "proc"
     exit_status: int | None = None
@@ -62,6 +66,8 @@ class ProcOpen(ProcContext):
 
 
 class ProcConnect(ProcContext):
+    """A connect(2) inside the sandbox, with the address and its result."""
+
     KIND = "proc.connect"
     SOURCE = "proc"
     address: dict[str, Any] = Field(default_factory=dict,
@@ -70,7 +76,20 @@ class ProcConnect(ProcContext):
     errno: int | None = None
 
 
+class ProcDup(ProcContext):
+    """A pipe became a process's stdin (0), stdout (1) or stderr (2): how a shell wires a
+    pipeline, and how a parent captures a child's output. Other dups are not recorded."""
+
+    KIND = "proc.dup"
+    SOURCE = "proc"
+    old_fd: int
+    new_fd: int
+    fd_path: str = Field(description='What old_fd was, e.g. "pipe:[12]".')
+
+
 class ProcBadFrame(EventData):
+    """A malformed trace-point frame from runsc (only the first few are recorded; all are counted)."""
+
     KIND = "proc.bad_frame"
     SOURCE = "proc"
     reason: str
@@ -78,17 +97,23 @@ class ProcBadFrame(EventData):
 
 
 class TraceConnected(EventData):
+    """runsc connected to the trace sink."""
+
     KIND = "proc.trace_connected"
     SOURCE = "proc"
     wire_version: int | None = None
 
 
 class TraceDisconnected(EventData):
+    """runsc closed the trace connection (normal when the sandbox ends)."""
+
     KIND = "proc.trace_disconnected"
     SOURCE = "proc"
 
 
 class TraceSummary(EventData):
+    """At stop: what the trace sink saw, rejected, suppressed and lost."""
+
     KIND = "proc.trace_summary"
     SOURCE = "proc"
     messages: int = 0

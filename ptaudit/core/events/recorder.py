@@ -8,6 +8,8 @@ from .base import EventData
 
 
 class ProducerConnected(EventData):
+    """A producer in another process connected to the recorder."""
+
     KIND = "recorder.producer_connected"
     SOURCE = "ptaudit"
     producer: str | None = Field(default=None, description="Producer family, e.g. net.")
@@ -15,6 +17,8 @@ class ProducerConnected(EventData):
 
 
 class ProducerDisconnected(EventData):
+    """A producer's connection to the recorder ended."""
+
     KIND = "recorder.producer_disconnected"
     SOURCE = "ptaudit"
     producer: str | None = None

@@ -8,6 +8,8 @@ from .base import EventData
 
 
 class ResSample(EventData):
+    """One sample of the sandbox's resources."""
+
     KIND = "res.sample"
     SOURCE = "res"
     cpu_s: float | None = Field(default=None, description="CPU seconds inside (runsc events --stats).")
@@ -21,6 +23,8 @@ class ResSample(EventData):
 
 
 class ResBudgetExceeded(EventData):
+    """A resource budget of the policy was exceeded (once per budget)."""
+
     KIND = "res.budget_exceeded"
     SOURCE = "res"
     budget: str = Field(description="max_processes or workspace_max.")
@@ -29,6 +33,8 @@ class ResBudgetExceeded(EventData):
 
 
 class ResSummary(EventData):
+    """At stop: the number of samples and the peaks."""
+
     KIND = "res.summary"
     SOURCE = "res"
     samples: int = 0

@@ -14,6 +14,8 @@ class SandboxEvent(EventData):
 
 
 class SandboxStatxProbe(SandboxEvent):
+    """Whether this runsc needs the statx shim on this kernel."""
+
     KIND = "sandbox.statx_probe"
     SOURCE = "sandbox"
     needs_shim: bool | None = None
@@ -24,6 +26,8 @@ class SandboxStatxProbe(SandboxEvent):
 
 
 class SandboxHoneytokens(SandboxEvent):
+    """Decoy credentials were planted (hashes only; the values stay outside the sandbox)."""
+
     KIND = "sandbox.honeytokens"
     SOURCE = "sandbox"
     tokens: list[dict[str, Any]] = Field(default_factory=list, description="[{name, path, sha256, prefix}]")
@@ -31,6 +35,8 @@ class SandboxHoneytokens(SandboxEvent):
 
 
 class SandboxBundle(SandboxEvent):
+    """The OCI bundle is built (its config's hash and the runsc flags)."""
+
     KIND = "sandbox.bundle"
     SOURCE = "sandbox"
     config_sha256: str | None = None
@@ -41,6 +47,8 @@ class SandboxBundle(SandboxEvent):
 
 
 class SandboxStart(SandboxEvent):
+    """runsc started the agent."""
+
     KIND = "sandbox.start"
     SOURCE = "sandbox"
     argv: list[str] = Field(default_factory=list, description="The runsc command line.")
@@ -49,6 +57,8 @@ class SandboxStart(SandboxEvent):
 
 
 class SandboxKill(SandboxEvent):
+    """ptaudit is stopping the sandbox: TERM first, KILL after the grace period."""
+
     KIND = "sandbox.kill"
     SOURCE = "sandbox"
     reason: str | None = None
@@ -57,6 +67,8 @@ class SandboxKill(SandboxEvent):
 
 
 class SandboxWorkspaceSize(SandboxEvent):
+    """The workspace grew past its size cap."""
+
     KIND = "sandbox.workspace_size"
     SOURCE = "sandbox"
     bytes: int
@@ -65,6 +77,8 @@ class SandboxWorkspaceSize(SandboxEvent):
 
 
 class SandboxExit(SandboxEvent):
+    """The agent's sandbox ended: exit code, signal, and why ptaudit stopped it if it did."""
+
     KIND = "sandbox.exit"
     SOURCE = "sandbox"
     exit_code: int | None = None
@@ -83,6 +97,8 @@ class SandboxRelayDied(SandboxEvent):
 
 
 class SandboxCleanup(SandboxEvent):
+    """The sandbox is torn down: what each cleanup step achieved."""
+
     KIND = "sandbox.cleanup"
     SOURCE = "sandbox"
     runsc_delete: bool | None = None
