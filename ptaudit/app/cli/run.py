@@ -56,9 +56,11 @@ def print_outcome(outcome: RunOutcome) -> None:
     """The verdict first, with why a run that is not a pass is not (the reason first)."""
     style = {"fail": "bold red", "pass": "bold green"}.get(outcome.verdict, "bold yellow")
     first = f": {escape(outcome.reasons[0])}" if outcome.verdict == "incomplete" and outcome.reasons else ""
-    out.print(f"verdict: [{style}]{outcome.verdict}[/]{first}")
+    if first:
+        out.print(f"verdict: [{style}]{outcome.verdict}[/]{first}")
     for r in outcome.reasons[1 if first else 0:]:
         out.print(f"  audit incomplete: {escape(r)}")
-    out.print(f"{len(outcome.findings)} findings, ended: {escape(outcome.reason)}")
+    # The summary line keeps its format: tools parse it (the fleet's job does).
+    out.print(f"verdict: [{style}]{outcome.verdict}[/] ({len(outcome.findings)} findings, ended: {escape(outcome.reason)})")
     out.print(f"run directory: {outcome.rundir}", markup=False)
     out.print(f"log head: {outcome.head} (keep it to check later: ptaudit verify --head)", markup=False)
