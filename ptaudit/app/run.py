@@ -52,7 +52,7 @@ from sandbox import runsc as rs
 
 from .build import RunSpec, build_proxy, build_sandbox, effective_time_limit, start_monitors
 from .live import Progress, Stats
-from .report import write_run_reports
+from .report import build_report, write_report_files
 from .supervise import Supervisor
 
 DEFAULT_MIN_FREE = 1 << 30
@@ -84,7 +84,7 @@ class Orchestrator:
         self._signal_threads: list[threading.Thread] = []
         self.finished = threading.Event()
         self.placeholder: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: the signal handler runs in the main thread, which may hold it
         self._log_failed: OSError | None = None
         self.state = Path(tempfile.mkdtemp(prefix="ptaudit-run-"))
 
@@ -154,20 +154,22 @@ class Orchestrator:
         return outcome
 
     def _report(self, findings: list[Finding]) -> RunOutcome:
-        """The reports, their hashes sealed in the manifest, and the verdict (the one rule)."""
+        """The verdict (the one rule, from the sealed run directory), the manifest's exit
+        status set to it, the reports, and their hashes sealed in the manifest."""
         assert self.session is not None
         s = self.session
         try:
-            report = write_run_reports(s.rundir.path, self.spec.policy.fail_on)
+            report = build_report(s.rundir.path, self.spec.policy.fail_on)
+            verdict, reasons = report.data["verdict"], list(report.data["audit"]["reasons"])
+            m = s.rundir.manifest()
+            if m.exit_status in EXIT_CODES.values() and m.exit_status != EXIT_CODES[verdict]:
+                m.exit_status = EXIT_CODES[verdict]  # what `ptaudit run` exits with; the reports say the same
+                s.rundir.write_manifest(m)
+                report = build_report(s.rundir.path, self.spec.policy.fail_on)
+            write_report_files(report)
             RunDir(s.rundir.path).seal_artifacts(("report.json", "report.html"))
-            d = report.data
-            verdict, reasons = d["verdict"], list(d["audit"]["reasons"])
         except Exception as exc:  # noqa: BLE001 - e.g. the disk is full: the run cannot be vouched for
             verdict, reasons = "incomplete", [f"the reports could not be written: {exc}"]
-        m = s.rundir.manifest()
-        if m.exit_status != EXIT_CODES[verdict] and m.exit_status in EXIT_CODES.values():
-            m.exit_status = EXIT_CODES[verdict]  # what `ptaudit run` exits with
-            _quiet(lambda: s.rundir.write_manifest(m))
         return RunOutcome(EXIT_CODES[verdict], verdict, s.rundir.path, findings, self.reason, s.log.head, reasons)
 
     # -- steps ------------------------------------------------------------------------

@@ -99,6 +99,9 @@ def test_sigterm_is_a_graceful_stop_sealed_and_incomplete(demo_world: DemoWorld,
     assert out.splitlines()[0] == "verdict: incomplete: the run ended abnormally: interrupted", out
     m = json.loads((run / "manifest.json").read_text())
     assert m["sealed"] and m["end_reason"] == "interrupted" and m["exit_status"] == 3
+    rj = json.loads((run / "report.json").read_text())
+    assert rj["verdict"] == "incomplete" and rj["run"]["exit_status"] == 3 and set(m["artifacts"]) >= {
+        "report.json", "report.html", "findings.jsonl", "honeytokens.json"}
     ev = _events(run)
     assert [e["data"].get("signal") for e in ev if e["kind"] == "run.interrupted"] == ["SIGTERM"]
     assert [e["data"]["signal"] for e in ev if e["kind"] == "sandbox.kill"] == ["TERM"]  # polite
