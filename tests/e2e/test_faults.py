@@ -18,7 +18,7 @@ from tests.faults.checks import ROOT, check, driver_command, write_spec
 AGENT = ROOT / "tests" / "faults" / "busy_agent.py"
 
 
-def _fault_run(w: DemoWorld, tmp: Path, target: str, at: float, duration: float = 8.0):  # type: ignore[no-untyped-def]
+def _fault_run(w: DemoWorld, tmp: Path, target: str, at: float, duration: float = 5.0):  # type: ignore[no-untyped-def]
     ws = tmp / "workspace"
     ws.mkdir()
     shutil.copy(AGENT, ws / "busy_agent.py")
@@ -33,7 +33,7 @@ def _fault_run(w: DemoWorld, tmp: Path, target: str, at: float, duration: float 
 
 @pytest.mark.parametrize("target", ["mitmdump", "relay", "trace", "fs", "ptaudit"])
 def test_a_killed_component_never_leaves_a_pass(demo_world: DemoWorld, tmp_path: Path, target: str) -> None:
-    at = round(random.uniform(1.5, 4.0), 2)
+    at = round(random.uniform(1.0, 3.5), 2)
     p, r = _fault_run(demo_world, tmp_path, target, at)
     why = f"{target} killed at {at}s: {r}\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
     assert r.delivered, why
