@@ -29,6 +29,7 @@ from typing import Any
 from detectors.base import DetectorContext
 from detectors.engine import LiveDetectors
 from detectors.testset import TestSetError, index_summary
+from grading.grade import Result as GradeResult
 from monitors.base import MONITORS, Monitor
 from monitors.netproxy import NetProxy
 from ptaudit.core.errors import InfraError, InputError, PtauditError
@@ -51,6 +52,7 @@ from sandbox import Sandbox, SandboxError, cleanup_stale
 from sandbox import runsc as rs
 
 from .build import RunSpec, build_proxy, build_sandbox, effective_time_limit, start_monitors
+from .grade import grade_in_run, write_run_grade
 from .live import Progress, Stats
 from .report import build_report, write_report_files
 from .supervise import Supervisor
@@ -84,6 +86,7 @@ class Orchestrator:
         self._signal_threads: list[threading.Thread] = []
         self.finished = threading.Event()
         self.placeholder: str | None = None
+        self.runsc_path = "runsc"
         self._lock = threading.RLock()  # re-entrant: the signal handler runs in the main thread, which may hold it
         self._log_failed: OSError | None = None
         self.state = Path(tempfile.mkdtemp(prefix="ptaudit-run-"))
@@ -112,7 +115,7 @@ class Orchestrator:
              test_sets: list[dict[str, Any]]) -> RunOutcome:
         spec = self.spec
         self.session = RunSession.create(spec.out, command=spec.command, task=task_ref, policy=pol_ref,
-                                         world=world_ref, versions=_versions(), sources=sources,
+                                         world=world_ref, versions=_versions(self.runsc_path), sources=sources,
                                          start_data={"fail_on": spec.policy.fail_on,
                                                      "time_limit_s": effective_time_limit(spec),
                                                      "workspace": str(spec.workspace), "world": bool(spec.world),
@@ -137,6 +140,11 @@ class Orchestrator:
         finally:
             self._shutdown(fast=self._interrupts > 1 or self._log_failed is not None)
             findings = self._final_findings()
+            graded = None
+            if error is None and self._log_failed is None and normal_end(self.reason) and spec.task.grading.enabled:
+                graded = self._grade()  # before the seal: its record is part of the log
+                with self._lock:  # now with the memorization probe's finding, if any
+                    findings = ordered(self.stats.findings.values())
             facts = AuditFacts(sealed=True, end_reason=self.reason, verified=True)
             pre = decide(findings, spec.policy.fail_on, facts)
             self._try_record(RunVerdict(verdict=pre.verdict, findings=len(findings), reason=self.reason,
@@ -148,14 +156,15 @@ class Orchestrator:
                 self.reason = s.rundir.manifest().end_reason or self.reason
             except Exception as exc:  # noqa: BLE001 - e.g. no room even for the manifest
                 error = error or InfraError(f"the run directory could not be sealed: {exc}"[:500])
-            outcome = self._report(findings)
+            outcome = self._report(findings, graded)
         if error is not None:
             raise error
         return outcome
 
-    def _report(self, findings: list[Finding]) -> RunOutcome:
+    def _report(self, findings: list[Finding], graded: GradeResult | None = None) -> RunOutcome:
         """The verdict (the one rule, from the sealed run directory), the manifest's exit
-        status set to it, the reports, and their hashes sealed in the manifest."""
+        status set to it, grade.json (which names that verdict and the sealed head), the
+        reports, and the hashes of all three sealed in the manifest."""
         assert self.session is not None
         s = self.session
         try:
@@ -165,6 +174,11 @@ class Orchestrator:
             if m.exit_status in EXIT_CODES.values() and m.exit_status != EXIT_CODES[verdict]:
                 m.exit_status = EXIT_CODES[verdict]  # what `ptaudit run` exits with; the reports say the same
                 s.rundir.write_manifest(m)
+                report = build_report(s.rundir.path, self.spec.policy.fail_on)
+            if graded is not None:
+                write_run_grade(s.rundir.path, graded, verdict, s.log.head, self.spec.policy.grading.on_fail,
+                                self.spec.policy.fail_on)
+                RunDir(s.rundir.path).seal_artifacts(("grade.json",))
                 report = build_report(s.rundir.path, self.spec.policy.fail_on)
             write_report_files(report)
             RunDir(s.rundir.path).seal_artifacts(("report.json", "report.html"))
@@ -178,8 +192,10 @@ class Orchestrator:
         summaries that run.start records."""
         if os.geteuid() != 0:
             raise InfraError("ptaudit run needs root (runsc creates namespaces): run it with sudo")
-        if not shutil.which("runsc"):
-            raise InfraError("runsc (gVisor) is not installed: apt-get install -y runsc")
+        try:  # --runsc, PTAUDIT_RUNSC, the pinned release, PATH (sandbox/runsc.py)
+            self.runsc_path = rs.find_runsc(self.spec.runsc)
+        except SandboxError as exc:
+            raise (InputError if exc.exit_code == 2 else InfraError)(exc.message) from None
         ws = self.spec.workspace
         if not ws.is_dir():
             raise InputError(f"--workspace {ws}: not a directory")
@@ -188,9 +204,15 @@ class Orchestrator:
         if agent.api_host and agent.api_key_env and not os.environ.get(agent.api_key_env):
             raise InputError(f"{self.spec.task.source}: agent.api_key_env {agent.api_key_env!r}: that environment "
                              f"variable is not set (the proxy swaps the real key in for {agent.api_host})")
-        if self.spec.task.gpu and not rs.supports_flag("nvproxy"):
-            raise InfraError("the task needs a GPU but this runsc has no --nvproxy: "
-                             "install runsc release-20230529 or newer")
+        if self.spec.task.gpu or self.spec.gpus is not None:
+            from sandbox.gpu import parse_gpus, plan
+
+            try:  # refuse before anything starts: no nvproxy, no or unsupported driver, missing nodes
+                plan(parse_gpus(self.spec.gpus), self.runsc_path, self.spec.nvproxy_driver_version)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            except SandboxError as exc:
+                raise InfraError(exc.message) from None
         summaries = []
         for b in self.spec.task.benchmarks:
             try:
@@ -255,7 +277,8 @@ class Orchestrator:
 
     def _start_monitors(self) -> None:
         assert self.session is not None
-        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.record)
+        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.record,
+                                       runsc=self.runsc_path)
 
     def _start_proxy(self) -> None:
         assert self.session is not None
@@ -302,7 +325,10 @@ class Orchestrator:
                                      self.state, emit, output)
         self._checkpoint()  # from here on a signal stops the sandbox instead
         self.monitors += start_monitors("with_sandbox", self.spec, self.session.rundir, self.state,
-                                        self.session.record, self.sandbox)
+                                        self.session.record, self.sandbox, runsc=self.runsc_path)
+        for m in self.monitors:  # NVML lists the sandbox's host pids (the sentry holds the GPU contexts)
+            if hasattr(m, "attribute_to"):
+                m.attribute_to(self.sandbox.host_pids)
         Supervisor(lambda: self.monitors, self.spec.policy.monitors.on_failure, self._try_record, self._stop_agent,
                    self.finished).start()
         if self.progress:
@@ -366,6 +392,13 @@ class Orchestrator:
                 self._try_record(MonitorStatus(monitor=type(m).__name__, **st.model_dump()))
         phase(None)
 
+    def _grade(self) -> GradeResult:
+        """Grade the final model before the seal (task [grading] enabled): see app/grade.py."""
+        assert self.session is not None
+        console = self.progress.console if self.progress is not None else None
+        return grade_in_run(self.spec.task, self.spec.policy, self.spec.workspace.resolve(), self.session.record,
+                            self._on_finding, console)
+
     def _final_findings(self) -> list[Finding]:
         if self.live is not None:
             if self.progress:
@@ -401,16 +434,16 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
 
-def _versions() -> dict[str, str | None]:
+def _versions(runsc: str) -> dict[str, str | None]:
     try:
         from mitmproxy.version import VERSION as mitm
     except ImportError:
         mitm = None
     try:
-        runsc_v = rs.version()
+        runsc_v, runsc_sha = rs.version(runsc), rs.sha256(runsc)
     except Exception:  # noqa: BLE001
-        runsc_v = None
-    return {"runsc": runsc_v, "mitmproxy": mitm}
+        runsc_v = runsc_sha = None
+    return {"runsc": runsc_v, "runsc_path": runsc, "runsc_sha256": runsc_sha, "mitmproxy": mitm}
 
 
 __all__ = ["Orchestrator", "RunOutcome", "RunSpec", "effective_time_limit"]

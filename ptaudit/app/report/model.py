@@ -22,6 +22,7 @@ from ptaudit.core.verdict import decide
 from ptaudit.core.verify import verify_run
 
 from .scan import Scan, scan_events
+from .workload import summarize as workload_summary
 
 REPORT_VERSION = 1
 REPORT_JSON = "report.json"
@@ -192,6 +193,7 @@ def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = T
         "stats": {**_stats(s, findings), "events_lost": events_lost, "content_lost": facts.content_lost},
         "lossy": facts.lossy,
         "grade": _load_grade(rd.path / GRADE),
+        "workload": workload_summary(rd.events_path),
         "verify": {"ok": vr.ok, "records": vr.records, "head": vr.head, "sealed": vr.sealed,
                    "torn_tail": vr.torn_tail, "blobs_checked": vr.blobs_checked,
                    "artifacts_checked": vr.artifacts_checked, "unsealed": vr.unsealed,

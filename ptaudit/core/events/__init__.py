@@ -9,12 +9,14 @@ docs/formats.md lists the catalogue (generated from these models: ``python -m
 ptaudit.core.events.catalog``).
 """
 
-from . import detector, fs, gpu, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
+from . import detector, fs, gpu, grade, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
 from .base import EVENT_TYPES, EventData, EventDataError, parse_payload, strict_check
 from .detector import DetectorFinding
 from .fs import (
+    ContentHit,
     FileState,
     FsBaseline,
+    FsContentScan,
     FsCreate,
     FsDelete,
     FsFinalScan,
@@ -25,6 +27,7 @@ from .fs import (
     FsWrite,
 )
 from .gpu import GpuSample, GpuSummary, GpuUnavailable
+from .grade import GradeError, GradeResult, GradeStart
 from .line import (
     GENESIS,
     LOST_KIND,
@@ -75,15 +78,20 @@ from .sandbox import (
     SandboxCleanup,
     SandboxEvent,
     SandboxExit,
+    SandboxGpu,
     SandboxHoneytokens,
     SandboxKill,
+    SandboxPlatform,
     SandboxRelayDied,
+    SandboxRunsc,
     SandboxStart,
     SandboxStatxProbe,
     SandboxWorkspaceSize,
 )
 
 __all__ = [
+    "ContentHit",
+    "FsContentScan",
     "BadFrame",
     "Body",
     "DetectorFinding",
@@ -106,6 +114,9 @@ __all__ = [
     "GpuSample",
     "GpuSummary",
     "GpuUnavailable",
+    "GradeError",
+    "GradeResult",
+    "GradeStart",
     "LOST_KIND",
     "MonitorFailed",
     "MonitorFault",
@@ -146,9 +157,12 @@ __all__ = [
     "SandboxCleanup",
     "SandboxEvent",
     "SandboxExit",
+    "SandboxGpu",
     "SandboxHoneytokens",
     "SandboxKill",
+    "SandboxPlatform",
     "SandboxRelayDied",
+    "SandboxRunsc",
     "SandboxStart",
     "SandboxStatxProbe",
     "SandboxWorkspaceSize",
