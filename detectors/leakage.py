@@ -226,6 +226,10 @@ class LeakageDetector(Detector):
             self._scanner = Scanner(indexes, self.limits)
         return self._scanner
 
+    def prepare(self) -> None:
+        """Build the index now (``ptaudit run`` calls this before the agent starts)."""
+        _ = self.scanner
+
     @property
     def workers(self) -> int:
         return self.params.workers or max(1, min(8, os.cpu_count() or 1))

@@ -79,3 +79,62 @@ def load_test_items(path: Path, fields: list[str], id_field: str | None = None) 
         texts = {f: text_of(row.get(f)) for f in fields if row.get(f) is not None}
         items.append(TestItem(ident, {f: t for f, t in texts.items() if t.strip()}))
     return items, hashlib.sha256(data).hexdigest()
+
+
+class TestSetError(ValueError):
+    """A test set that cannot be used: unreadable, unparseable, or indexing nothing."""
+
+    __test__ = False
+
+
+def index_summary(bench: Any) -> dict[str, Any]:
+    """Parse a benchmark's test set as the leakage index will, and check that it indexes
+    something: every field in ``fields`` (and ``id_field``) must occur in some item, and
+    some item must have text. Returns the summary ``run.start`` records (TestSetIndex);
+    raises TestSetError naming the benchmark, the file and the field."""
+    path, fields, id_field = Path(bench.test_set), list(bench.fields), bench.id_field
+    where = f"benchmark {bench.name!r}: test_set {path}"
+    try:
+        if not path.is_file():
+            raise TestSetError(f"{where}: {'is a directory, not a file' if path.is_dir() else 'is not a regular file'}")
+        if path.stat().st_size > MAX_TEST_SET_BYTES:
+            raise TestSetError(f"{where}: larger than 1 GiB")
+        data = path.read_bytes()
+        seen: dict[str, int] = {}
+        per_field = dict.fromkeys(fields, 0)
+        items = indexed = chars = 0
+        ids = 0
+        for row in _rows(path, data):
+            items += 1
+            for k in row:
+                if len(seen) < 200 or k in seen:
+                    seen[k] = seen.get(k, 0) + 1
+            any_text = False
+            for f in fields:
+                t = text_of(row.get(f)).strip()
+                if t:
+                    per_field[f] += 1
+                    chars += len(t)
+                    any_text = True
+            indexed += any_text
+            ids += id_field is not None and row.get(id_field) is not None
+    except TestSetError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TestSetError(f"{where}: cannot read: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any parser's error: one line naming the file
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TestSetError(f"{where}: not parseable as {path.suffix or 'JSONL'}: {msg.removeprefix(str(path) + ': ')}") from None
+    known = ", ".join(sorted(seen)[:20]) or "none"
+    if items == 0:
+        raise TestSetError(f"{where}: holds no items (rows of objects); nothing would be indexed")
+    for f, n in per_field.items():
+        if n == 0:
+            raise TestSetError(f"{where}: field {f!r} (in fields) has text in none of its {items} items "
+                               f"(fields there: {known})")
+    if id_field is not None and ids == 0:
+        raise TestSetError(f"{where}: id_field {id_field!r} is in none of its {items} items (fields there: {known})")
+    if chars == 0:
+        raise TestSetError(f"{where}: the index would be empty")
+    return {"benchmark": bench.name, "file": str(path), "sha256": hashlib.sha256(data).hexdigest(), "items": items,
+            "indexed_items": indexed, "fields": per_field, "chars": chars}

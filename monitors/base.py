@@ -146,9 +146,28 @@ class Monitor(ABC):
         """Stop observing and flush what is pending; idempotent."""
 
     def status(self) -> MonitorStatus:
+        dead = self._dead_worker()
+        if dead is not None:
+            self._fail(f"worker thread {dead!r} died")
         return MonitorStatus(healthy=self._fault is None and self._record_fn is not None,
                              events=self._events, lost=-1 if self._lost_unknown else self._lost,
                              detail=self._fault or self._detail)
+
+    transient_threads: ClassVar[tuple[str, ...]] = ()
+    """Names of worker threads that may end while the monitor runs (one per connection)."""
+
+    def _dead_worker(self) -> str | None:
+        """A worker thread that ended while the monitor was not stopping: its coverage is gone
+        even though nothing raised through our handlers (e.g. an exception they do not catch)."""
+        stopping = getattr(self, "_stopping", None)
+        if self._stop.is_set() or (isinstance(stopping, threading.Event) and stopping.is_set()):
+            return None
+        workers = [*([self._thread] if self._thread is not None else []), *getattr(self, "_threads", [])]
+        for t in workers:
+            if isinstance(t, threading.Thread) and t.ident is not None and not t.is_alive() \
+                    and t.name not in self.transient_threads:
+                return t.name
+        return None
 
     # -- helpers for subclasses -------------------------------------------------
     def _record(self, ev: EventData) -> None:

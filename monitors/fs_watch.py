@@ -34,6 +34,7 @@ lower bound, since a file created and deleted inside the blind window leaves no 
 
 from __future__ import annotations
 
+import base64
 import errno
 import fcntl
 import hashlib
@@ -109,6 +110,18 @@ def _p(path: str | None) -> str | None:
     return None if path is None else path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _pf(path: str, key: str = "path") -> dict[str, str]:
+    """The event fields naming ``path``: printable ``key``, plus ``key_b64`` (the raw bytes)
+    when the name is not valid UTF-8, so a raw 0xff and a literal "\\xff" never read alike."""
+    out = {key: _p(path) or ""}
+    raw = path.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        out[f"{key}_b64"] = base64.b64encode(raw).decode()
+    return out
+
+
 @dataclass
 class _Seen:
     size: int
@@ -132,6 +145,8 @@ class FsWatchConfig(MonitorConfig):
                            "(policy monitors.fs_store_max); 0 stores none.")
     hash_timeout_s: float = Field(default=60.0, gt=0, description="Per-file hashing time bound; a file "
                                   "not hashed in time gets sha256 null and hash_timeout true.")
+    drain_max_s: float = Field(default=120.0, gt=0, description="At stop, how long the reader may take to "
+                               "drain queued events; what is left then is recorded as lost.")
 
 
 @register
@@ -195,8 +210,11 @@ class FsWatch(Monitor):
     def stop(self) -> None:
         if self._stopping.is_set():
             return
-        self._settle(5.0)
+        left = self._settle(5.0, self.cfg.drain_max_s)
         self._stopping.set()
+        if left:  # closing the watch discards what the kernel still queues: a recorded loss, not a silent one
+            self._record_lost(left // 272 + 1, "inotify events still queued at stop were not read in time",
+                              estimated=True)
         with self._scan_cv:
             self._scan_cv.notify_all()
         if self._ino is not None:
@@ -225,12 +243,12 @@ class FsWatch(Monitor):
             if stat.S_ISLNK(st.st_mode):
                 if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                     missed += 1
-                    self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
+                    self._record(FsMissed(**_pf(rel), change="created" if prev is None else "modified"))
                 try:
                     target: str | None = os.fsdecode(os.readlink(path))
                 except OSError:
                     target = None
-                self._record(FsFinalScan(path=_p(rel), type="symlink", target=_p(target), size=st.st_size,
+                self._record(FsFinalScan(**_pf(rel), type="symlink", target=_p(target), size=st.st_size,
                                          sha256=None, blob=None))
                 continue
             if prev is not None and _sig(st) == (prev.size, prev.mtime_ns, prev.ino) and prev.sha256:
@@ -242,8 +260,8 @@ class FsWatch(Monitor):
             weights = info.pop("weights", None)
             if prev is None or _sig(st) != (prev.size, prev.mtime_ns, prev.ino):
                 missed += 1
-                self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
-            self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
+                self._record(FsMissed(**_pf(rel), change="created" if prev is None else "modified"))
+            self._record(FsFinalScan(**_pf(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
                                      blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
             if weights is not None:
                 self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
@@ -251,7 +269,7 @@ class FsWatch(Monitor):
                 self._scan_now(path, rel, info["sha256"])
         for rel in sorted(set(seen) - present):
             missed += 1
-            self._record(FsMissed(path=_p(rel), change="deleted"))
+            self._record(FsMissed(**_pf(rel), change="deleted"))
         self._record(FsFinalSummary(files=files, missed=missed, overflows=self.overflows))
         return {"files": files, "missed": missed}
 
@@ -319,22 +337,22 @@ class FsWatch(Monitor):
                 self._dirty[rel] = now
                 if ev.is_modify and rel not in self._modified:
                     self._modified.add(rel)
-                    self._record(FsModify(path=_p(rel)))
+                    self._record(FsModify(**_pf(rel)))
 
     def _created(self, rel: str, is_dir: bool, now: float, moved_in: bool = False) -> None:
-        self._record(FsCreate(path=_p(rel), **({"dir": True} if is_dir else {}),
+        self._record(FsCreate(**_pf(rel), **({"dir": True} if is_dir else {}),
                               **({"moved_in": True} if moved_in else {})))
         if not is_dir:
             self._files.setdefault(rel, _Seen(-1, -1, -1))
             self._dirty[rel] = now
         elif moved_in:  # a tree moved in from outside: its files are new to us
             for sub, _path, _st in self._walk(os.path.join(self.root, os.fsencode(rel))):
-                self._record(FsCreate(path=_p(sub), moved_in=True))
+                self._record(FsCreate(**_pf(sub), moved_in=True))
                 self._files.setdefault(sub, _Seen(-1, -1, -1))
                 self._dirty[sub] = now
 
     def _deleted(self, rel: str, is_dir: bool, moved_out: bool = False) -> None:
-        self._record(FsDelete(path=_p(rel), **({"dir": True} if is_dir else {}),
+        self._record(FsDelete(**_pf(rel), **({"dir": True} if is_dir else {}),
                               **({"moved_out": True} if moved_out else {})))
         for key in self._subtree(rel) if is_dir else [rel]:
             self._files.pop(key, None)
@@ -342,7 +360,7 @@ class FsWatch(Monitor):
             self._modified.discard(key)
 
     def _moved(self, src: str, dest: str, is_dir: bool, now: float) -> None:
-        self._record(FsMove(src=_p(src), dest=_p(dest), **({"dir": True} if is_dir else {})))
+        self._record(FsMove(**_pf(src, "src"), **_pf(dest, "dest"), **({"dir": True} if is_dir else {})))
         for key in self._subtree(src) if is_dir else [src]:
             new = dest + key[len(src):]
             if key in self._files:
@@ -385,26 +403,30 @@ class FsWatch(Monitor):
                 present.add(rel)
                 prev = self._files.get(rel)
                 if prev is None:
-                    self._record(FsCreate(path=_p(rel), rescan=True))
+                    self._record(FsCreate(**_pf(rel), rescan=True))
                 elif prev.size < 0 or _sig(st) == (prev.size, prev.mtime_ns, prev.ino):
                     continue  # already pending an fs.write, or unchanged
                 else:
-                    self._record(FsModify(path=_p(rel), rescan=True))
+                    self._record(FsModify(**_pf(rel), rescan=True))
                 diffs += 1
                 self._files.setdefault(rel, _Seen(-1, -1, -1))
                 self._dirty[rel] = now
             for rel in sorted(set(self._files) - present):
                 diffs += 1
-                self._record(FsDelete(path=_p(rel), rescan=True))
+                self._record(FsDelete(**_pf(rel), rescan=True))
                 self._files.pop(rel, None)
                 self._dirty.pop(rel, None)
         return diffs
 
-    def _settle(self, timeout: float) -> None:
-        """Wait until inotify has nothing queued and the reader is idle (end of run)."""
-        deadline, quiet = time.monotonic() + timeout, 0
+    def _settle(self, quiet_s: float, max_s: float) -> int:
+        """Wait until inotify has nothing queued and the reader is idle (end of run). Waits
+        as long as the reader keeps draining (a burst just before the end takes a while),
+        at most ``max_s``, or ``quiet_s`` without progress; returns the bytes still queued."""
+        start = time.monotonic()
+        stall_since, last, quiet, pending = start, -1, 0, 0
         buf = bytearray(4)
-        while time.monotonic() < deadline and quiet < 3:
+        while quiet < 3:
+            now = time.monotonic()
             pending = 0
             try:
                 if self._ino is not None:
@@ -412,8 +434,13 @@ class FsWatch(Monitor):
                     pending = struct.unpack("i", buf)[0]
             except OSError:
                 pass
+            if pending != last or self._busy:
+                stall_since, last = now, pending
+            if now - start > max_s or now - stall_since > quiet_s:
+                break
             quiet = quiet + 1 if (pending == 0 and not self._busy) else 0
             time.sleep(0.05)
+        return pending
 
     # -- debounce and hashing -----------------------------------------------------------
     def _flush_loop(self) -> None:
@@ -453,12 +480,12 @@ class FsWatch(Monitor):
                 target = os.fsdecode(os.readlink(path))
             except OSError:
                 target = None
-            self._record(FsWrite(path=_p(rel), type="symlink", target=_p(target), size=st.st_size))
+            self._record(FsWrite(**_pf(rel), type="symlink", target=_p(target), size=st.st_size))
             with self._lock:
                 self._files[rel] = _Seen(*_sig(st), kind="symlink")
             return
         if not stat.S_ISREG(st.st_mode):  # FIFOs, sockets, devices: named, never opened
-            self._record(FsWrite(path=_p(rel), type="special", mode=st.st_mode))
+            self._record(FsWrite(**_pf(rel), type="special", mode=st.st_mode))
             with self._lock:
                 self._files.pop(rel, None)
             return
@@ -472,7 +499,7 @@ class FsWatch(Monitor):
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
         weights = info.pop("weights", None)
-        self._record(FsWrite(path=_p(rel), **info))
+        self._record(FsWrite(**_pf(rel), **info))
         if weights is not None:
             self._record(FsWeights(path=_p(rel), sha256=info["sha256"], size=info["size"], **weights))
         if self._wants_scan(info):
@@ -505,7 +532,10 @@ class FsWatch(Monitor):
                 out["type"] = "special"
                 return out
             if self.blobs is not None and 0 < fst.st_size <= self.cfg.store_max:
-                writer = self.blobs.writer(self.cfg.store_max)
+                try:
+                    writer = self.blobs.writer(self.cfg.store_max)
+                except OSError as exc:  # e.g. the run directory's disk is full: recorded, run lossy
+                    out["store_error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
             first = True
             while chunk := fh.read(_CHUNK):
                 if first:
@@ -543,6 +573,8 @@ class FsWatch(Monitor):
                 del out["weights"]
         if writer is not None:
             info = writer.close()
+            if writer.error is not None:  # hashed whole, not stored: recorded, run lossy
+                out["store_error"] = f"{type(writer.error).__name__}: {writer.error.strerror or writer.error}"
             if info.blob:
                 out["blobs"] = [info.blob]
                 if info.truncated:
@@ -585,7 +617,7 @@ class FsWatch(Monitor):
         finally:
             self._scanning = None
         for data in results:
-            self._record(FsContentScan.model_validate({**data, "path": _p(rel), "sha256": sha}))
+            self._record(FsContentScan.model_validate({**data, **_pf(rel), "sha256": sha}))
         if sha is not None:
             self._scanned[rel] = sha
 

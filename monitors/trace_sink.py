@@ -62,8 +62,10 @@ DEFAULT_POINTS = ["container/start", "sentry/execve", "sentry/clone", "sentry/ta
                   "syscall/connect/enter", "syscall/connect/exit", "syscall/dup2/exit", "syscall/dup3/exit"]
 # Reads under these are routine (loader, interpreter, devices) and not recorded; writes
 # and failed attempts on them still are.
-QUIET_PREFIXES = ("/usr/", "/proc/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
-                  "/sbin/", "/opt/ptaudit/")
+QUIET_PREFIXES = ("/usr/", "/sys/", "/dev/", "/etc/ld.so", "/lib/", "/lib64/", "/bin/",
+                  "/sbin/", "/opt/ptaudit/", "/proc/self/", "/proc/thread-self/")
+"""Read-only opens not recorded (libraries, a process reading about itself). A process
+reading another's /proc entries (environ, cmdline, mem: probing for keys) is recorded."""
 O_ACCMODE, O_CREAT, O_TRUNC, O_APPEND = 0o3, 0o100, 0o1000, 0o2000
 AT_FDCWD = -100
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
@@ -130,6 +132,7 @@ class TraceSink(Monitor):
     name = "trace"
     producer = "trace"
     lane = 30
+    transient_threads = ("trace-conn",)  # one per runsc connection; runsc closes it at sandbox exit
 
     @classmethod
     def from_context(cls, ctx: MonitorContext) -> TraceSink:
@@ -516,8 +519,9 @@ class TraceSink(Monitor):
         if "/." in path or "//" in path or (path[-1:] == "/" and path != "/"):
             path = _normpath(path)  # otherwise already normal: normpath would return it unchanged
         flags = msg.flags
-        write = bool(flags & O_ACCMODE) or bool(flags & (O_CREAT | O_TRUNC | O_APPEND))
-        if not write and (path.startswith(QUIET_PREFIXES) or path in ("/", ".")):
+        write = open_is_write(flags)
+        if not write and (path.startswith(QUIET_PREFIXES) or path in ("/", ".")
+                          or path.startswith(f"/proc/{c.thread_group_id}/")):
             return None
         if self._opens >= self.cfg.max_open_events:
             self.counts["opens_suppressed"] += 1

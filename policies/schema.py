@@ -82,6 +82,8 @@ class Monitors(Strict):
     on_failure: Literal["stop", "continue"] = Field(
         default="stop", description="A monitor that dies stops the run (fail closed) or the run goes on, labelled lossy.")
     fs_store_max: Size = 16 << 20
+    accept_lossy: bool = Field(
+        default=False, description="A run that lost events or content may still pass (default: it is incomplete).")
 
 
 class Grading(Strict):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-KillReason = Literal["time_limit", "policy", "workspace_size", "user"]
+KillReason = Literal["time_limit", "policy", "workspace_size", "user", "relay_died"]
 Platform = Literal["systrap", "ptrace", "kvm"]
 
 

@@ -1,6 +1,7 @@
 """Sandbox: run one agent command under gVisor with only its workspace and the audit proxy."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import registry, statx
+from . import registry, statx, warden
 from . import runsc as rs
 from .bundle import BundleInputs, build_bundle
 from .config import KillReason, SandboxConfig, SandboxError, SandboxResult
@@ -55,6 +56,7 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._relay: subprocess.Popen[bytes] | None = None
         self._runsc: rs.Runsc | None = None
+        self._warden: subprocess.Popen[bytes] | None = None
         self.runsc: rs.Choice | None = None
 
     # -- events ---------------------------------------------------------------
@@ -89,9 +91,15 @@ class Sandbox:
         self.run_dir.mkdir(parents=True, mode=0o711)
         registry.write(rec, self._registry_dir)
         try:
+            # Before anything that could outlive us: the warden tears all this down if we die.
+            try:
+                self._warden = warden.start(self._registry_dir, self.id)
+            except (OSError, RuntimeError) as exc:
+                raise SandboxError(f"cannot start the sandbox warden: {exc}", 3) from None
             return self._run(rec)
         finally:
             self._cleanup(rec)
+            warden.release(self._warden)
             if self._emit_error is not None:
                 raise SandboxError(f"event sink failed, sandbox stopped: {self._emit_error}", 3)
 
@@ -169,11 +177,16 @@ class Sandbox:
                 str(self.run_dir / "bundle"), self.id]
         t0 = time.monotonic()
         # Own session: a terminal's Ctrl-C reaches us (polite stop), not runsc directly.
+        # PDEATHSIG: if we die (even by SIGKILL), so does `runsc run`, and runsc kills the
+        # attached sandbox with every agent process in it (the warden cleans up the rest).
         self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+                                      stderr=subprocess.PIPE, start_new_session=True,
+                                      preexec_fn=functools.partial(_die_with_parent, os.getpid()))
         rec.runsc = registry.ProcRef.of(self._proc.pid)
         registry.write(rec, self._registry_dir)
         self._started.set()
+        if self._relay is not None:
+            threading.Thread(target=self._watch_relay, name="relay-watch", daemon=True).start()
         self._emit("sandbox.start", {"argv": argv, "command": cfg.command,
                                      "runsc_version": self.runsc.version})
         readers = [threading.Thread(target=self._pump, args=(name, pipe), daemon=True)
@@ -223,6 +236,19 @@ class Sandbox:
         if self._relay.stdout.readline().strip() != b"ready":
             raise SandboxError(f"relay to {target} failed to start", 3)
         return registry.ProcRef.of(self._relay.pid)
+
+    def _watch_relay(self) -> None:
+        """The relay is the agent's only way out: if it dies mid-run, say so and stop the
+        agent (fail closed; a run whose egress broke is not a complete audit)."""
+        relay, proc = self._relay, self._proc
+        assert relay is not None and proc is not None
+        while proc.poll() is None:
+            if relay.poll() is not None:
+                if proc.poll() is None and self._killed is None:
+                    self._emit("sandbox.relay_died", {"returncode": relay.returncode})
+                    self.stop("relay_died")
+                return
+            time.sleep(0.2)
 
     def _give_workspace(self, ws: Path) -> None:
         uid, gid = self.cfg.agent_uid, self.cfg.agent_gid
@@ -290,3 +316,16 @@ class Sandbox:
         registry.remove(self.id, self._registry_dir)
         steps["run_dir_removed"] = not self.run_dir.exists()
         self._emit("sandbox.cleanup", steps)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when the thread that started it dies. If the
+    parent is already gone (it died between fork and here), exit at once."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+

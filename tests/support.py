@@ -46,6 +46,19 @@ def run_ptaudit(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in this process (click's runner: the same group, error handling and exit
+    codes as ``run_ptaudit``, without a second or two of interpreter start per call)."""
+    from click.testing import CliRunner
+
+    from ptaudit.app.cli.main import cli
+
+    res = CliRunner().invoke(cli, list(args), prog_name="ptaudit")
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(["ptaudit", *args], res.exit_code, res.stdout, res.stderr)
+
+
 def chromium(tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Headless Debian Chromium (installed by make setup), offline flags, fresh profile."""
     exe = shutil.which("chromium")

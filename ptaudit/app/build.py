@@ -42,6 +42,7 @@ class RunSpec:
     time_limit: float | None = None
     upstream_ca: Path | None = None  # CA of the world's HTTPS servers (simulated internet)
     extra_env: dict[str, str] = field(default_factory=dict)
+    min_free: int | None = None  # bytes the run directory's filesystem must have free at start (default 1 GiB)
     runsc: Path | None = None          # --runsc (else PTAUDIT_RUNSC, the pinned release, PATH)
     platform: str | None = None        # --platform (else systrap if it works, else ptrace)
     gpus: str | None = None            # --gpus all|0,1 (implies a GPU even if the task has gpu = false)
@@ -83,7 +84,12 @@ def build_proxy(spec: RunSpec, socket_path: Path, rundir: RunDir, state: Path,
     try:
         proxy.start()
     except RuntimeError as exc:
-        raise InfraError(f"the audit proxy (mitmdump) failed to start: {exc}") from None
+        # One line for the operator (the state directory holding mitmdump.log is removed at
+        # the end); the log's tail goes into the run's run.error event.
+        first = str(exc).splitlines()[0].split("; see ")[0]
+        err = InfraError(f"the audit proxy (mitmdump) failed to start: {first} (its log: the run.error event)")
+        err.detail = proxy.log_tail(4000)  # type: ignore[attr-defined]
+        raise err from None
     proxy.watch(on_death)
     return proxy, placeholder
 

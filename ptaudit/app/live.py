@@ -65,6 +65,7 @@ class Progress:
         self._thread: threading.Thread | None = None
         self._tail: list[str] = []
         self._partial = b""
+        self._phase_stop: threading.Event | None = None
 
     def start(self, stats: Stats, time_limit: float) -> None:
         self.stats = stats
@@ -85,6 +86,25 @@ class Progress:
             self._live.stop()
         else:
             self.console.print(self._line(), markup=False)
+
+    def phase(self, name: str | None) -> None:
+        """The run's end: say what ptaudit is doing (final scans and detectors can take a
+        while on large runs) and, every ``interval``, that it is still at it. None ends it."""
+        if self._phase_stop is not None:
+            self._phase_stop.set()
+            self._phase_stop = None
+        if name is None:
+            return
+        t0, stop = time.monotonic(), threading.Event()
+        self._phase_stop = stop
+        self.console.print(f"finishing: {name}…", markup=False, highlight=False)
+
+        def tick() -> None:
+            while not stop.wait(self.interval):
+                self.console.print(f"finishing: {name}: still working ({_fmt(time.monotonic() - t0)})",
+                                   markup=False, highlight=False)
+
+        threading.Thread(target=tick, name="progress-phase", daemon=True).start()
 
     def finding(self, f: Finding) -> None:
         msg = f"finding [{f.severity}] {f.category} {f.rule}: {f.message}"

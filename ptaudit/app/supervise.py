@@ -42,9 +42,12 @@ class Supervisor:
                     continue
                 reported.add(id(m))
                 self.failed.append(m.name)
-                self.record(MonitorFailed(monitor=type(m).__name__, detail=detail))
+                try:
+                    self.record(MonitorFailed(monitor=type(m).__name__, detail=detail))
+                    if self.on_failure == "continue":
+                        self.record(EventsLost(producer=type(m).__name__, count=-1,
+                                               reason="monitor died; run continues (policy)"))
+                except Exception:  # noqa: BLE001, S110 - the log itself failed: the run is ending incomplete
+                    pass
                 if self.on_failure == "stop":
                     self.stop_run(f"monitor_failed: {type(m).__name__}")
-                else:
-                    self.record(EventsLost(producer=type(m).__name__, count=-1,
-                                           reason="monitor died; run continues (policy)"))

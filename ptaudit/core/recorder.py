@@ -45,6 +45,7 @@ from .events import (
     lost_count,
 )
 from .runlog import RunLogWriter
+from .verdict import store_failed
 
 MAX_FRAME = 8 << 20
 
@@ -58,6 +59,7 @@ class Recorder:
         self.loss_unknown = False  # some producer lost an unknown number of events
         self._lost_lock = threading.Lock()
         self._recorded: dict[str, int] = {}  # producer id -> last frame number appended
+        self.content_lost = 0  # events saying a body or file could not be stored
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -95,6 +97,9 @@ class Recorder:
     def _submit_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[Event]:
         events = self.log.submit_many(items)
         for _source, kind, data in items:
+            if data and store_failed(data):
+                with self._lost_lock:
+                    self.content_lost += 1  # a body or file not stored (disk full): the run is lossy
             if kind == LOST_KIND:
                 n = lost_count(data)
                 with self._lost_lock:
@@ -109,7 +114,7 @@ class Recorder:
 
     @property
     def lossy(self) -> bool:
-        return self.events_lost > 0 or self.loss_unknown
+        return self.events_lost > 0 or self.loss_unknown or self.content_lost > 0
 
     def _durable(self, seq: int) -> None:
         # Committer thread: hand the new durable seq to the loop, which owns the sockets.
@@ -197,7 +202,10 @@ class Recorder:
             pass
         finally:
             self._conns.discard(conn)
-            conn.closed()
+            try:
+                conn.closed()
+            except (OSError, ValueError):
+                pass  # the log failed or closed: the run is ending incomplete already
             writer.close()
             self._handlers.discard(task)
 

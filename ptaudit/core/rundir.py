@@ -5,6 +5,11 @@
     RUNDIR/blobs/          content-addressed bodies and file snapshots (see ptaudit.core.blobs)
     RUNDIR/findings.jsonl  findings, one JSON object per line
     RUNDIR/report.json, report.html, grade.json   written later by report and grade
+
+Sealing: at the end of a run the manifest records the log's count and head, and the
+sha256 of every other file a reader trusts (``artifacts``: findings.jsonl,
+honeytokens.json, the reports, and grade.json once grading adds it with
+:meth:`RunDir.seal_artifacts`); ``ptaudit verify`` checks each one.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
 from .blobs import BlobStore
@@ -29,6 +34,8 @@ MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
 FINDINGS = "findings.jsonl"
 BLOBS = "blobs"
+TRUSTED = ("findings.jsonl", "honeytokens.json", "report.json", "report.html", "grade.json")
+"""Files of a run directory a reader may trust, besides the log: sealed by hash."""
 
 
 class InputRef(BaseModel):
@@ -61,6 +68,9 @@ class Manifest(BaseModel):
     events_lost: int = 0
     sealed: bool = False
     log: LogHead | None = None
+    artifacts: dict[str, str] | None = Field(
+        default=None, description="sha256 of each sealed file (findings.jsonl, honeytokens.json, reports, grade.json); "
+                                  "null in runs made before artifacts were sealed.")
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -119,8 +129,29 @@ class RunDir:
     def manifest(self) -> Manifest:
         try:
             return Manifest.model_validate_json(self.manifest_path.read_bytes())
+        except ValidationError as exc:
+            # One line: the first problem with its key, not pydantic's multi-line dump.
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise InputError(f"{self.manifest_path}: not a valid manifest: {where}: {err.get('msg')}{more}") from None
         except (ValueError, OSError) as exc:
-            raise InputError(f"{self.manifest_path}: unreadable manifest: {exc}") from None
+            raise InputError(f"{self.manifest_path}: unreadable manifest: {str(exc).splitlines()[0]}") from None
+
+    def artifact_hashes(self, names: tuple[str, ...] = TRUSTED) -> dict[str, str]:
+        """sha256 of each trusted file of ``names`` that exists."""
+        from .blobs import file_sha256
+
+        return {n: file_sha256(self.path / n) for n in names if (self.path / n).is_file()}
+
+    def seal_artifacts(self, names: tuple[str, ...] = TRUSTED) -> dict[str, str]:
+        """Record the sha256 of the trusted files of ``names`` that exist in the manifest
+        (added to those already sealed); returns the manifest's artifacts. Grading calls
+        this after writing grade.json."""
+        m = self.manifest()
+        m.artifacts = {**(m.artifacts or {}), **self.artifact_hashes(names)}
+        self.write_manifest(m)
+        return m.artifacts
 
     def write_manifest(self, manifest: Manifest) -> None:
         write_atomic(self.manifest_path, manifest.model_dump_json(indent=2).encode() + b"\n")

@@ -18,6 +18,7 @@ cache can no longer be trusted, so retrying would be unsafe.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -39,7 +40,8 @@ MAX_PENDING_BYTES = 32 << 20
 
 
 class LogWriteError(OSError):
-    """The run log could not be written or made durable; the writer has stopped."""
+    """The run log could not be written or made durable (e.g. disk full): the writer
+    refuses every later record, so the chain stays intact up to the last durable one."""
 
 
 class RunLogWriter:
@@ -66,10 +68,15 @@ class RunLogWriter:
         self.commits = 0       # fdatasync calls so far (the bench reports records per commit)
         self._size = 0         # bytes of the file that are durable
         self._pending: list[bytes] = []
+        self._pending_heads: list[str] = []  # the hash of each queued line (the durable head moves with them)
         self._pending_bytes = 0
+        self._durable_head = GENESIS
         self._subscribers: list[Subscriber] = []
         self._listeners: list[DurableListener] = []
         self.error: LogWriteError | None = None
+        self.on_failure: list[Callable[[LogWriteError], None]] = []
+        """Called once, from the committer thread, when the log cannot be written (the
+        orchestrator stops the agent: nothing it does from then on could be recorded)."""
         self.closed = False
         self._closing = False
         self._committer = threading.Thread(target=self._commit_loop, name="runlog-commit", daemon=True)
@@ -118,22 +125,27 @@ class RunLogWriter:
                 raise ValueError("run log is closed")
             was_empty = not self._pending
             seq, prev = self.next_seq, self.head
-            pending, subscribers, size = self._pending, self._subscribers, 0
-            for source, kind, data in items:
-                ts = now_ns()
-                line, digest = encode_line(seq, ts, source, kind, data, prev)
-                pending.append(line)
-                size += len(line)
-                event = trusted_event({"seq": seq, "ts": ts, "source": source, "kind": kind, "data": data,
-                                       "prev": prev, "hash": digest})
-                events.append(event)
-                for fn in subscribers:
-                    fn(event)
-                seq, prev = seq + 1, digest
-            self._pending_bytes += size
-            self.next_seq, self.head = seq, prev
-            if was_empty and pending:
-                self._work.notify()
+            pending, heads, subscribers, size = self._pending, self._pending_heads, self._subscribers, 0
+            try:
+                for source, kind, data in items:
+                    ts = now_ns()
+                    line, digest = encode_line(seq, ts, source, kind, data, prev)
+                    event = trusted_event({"seq": seq, "ts": ts, "source": source, "kind": kind, "data": data,
+                                           "prev": prev, "hash": digest})
+                    pending.append(line)
+                    heads.append(digest)
+                    size += len(line)
+                    seq, prev = seq + 1, digest
+                    events.append(event)
+                    for fn in subscribers:
+                        fn(event)
+            finally:
+                # Whatever stopped the loop (a subscriber's error, an asynchronous exception in
+                # a dying thread), the queued lines and seq/head agree: the chain stays whole.
+                self._pending_bytes += size
+                self.next_seq, self.head = seq, prev
+                if was_empty and pending:
+                    self._work.notify()
         return events
 
     def wait_durable(self, seq: int, timeout: float | None = None) -> bool:
@@ -160,10 +172,13 @@ class RunLogWriter:
                     return  # closing, everything written
                 if self._max_batch is not None and len(self._pending) > self._max_batch:
                     batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
+                    head = self._pending_heads[self._max_batch - 1]
+                    del self._pending_heads[:self._max_batch]
                     nbytes = sum(map(len, batch))
                     upto = self.next_seq - 1 - len(self._pending)
                 else:
                     batch, self._pending, nbytes = self._pending, [], self._pending_bytes
+                    head, self._pending_heads = self._pending_heads[-1], []
                     upto = self.next_seq - 1
                 self._pending_bytes -= nbytes
                 self._space.notify_all()
@@ -174,9 +189,12 @@ class RunLogWriter:
             except OSError as exc:
                 self._fail(exc)
                 return
+            except BaseException as exc:  # noqa: BLE001 - a dead committer would hang every waiter
+                self._fail(OSError(errno.EIO, f"{type(exc).__name__}: {exc}"))
+                return
             with self._lock:
                 self._size += nbytes
-                self.durable_seq = upto
+                self.durable_seq, self._durable_head = upto, head
                 self.commits += 1
                 self._durable.notify_all()
             for fn in self._listeners:
@@ -197,11 +215,25 @@ class RunLogWriter:
         with self._lock:
             self.error = err
             self._pending.clear()
+            self._pending_heads.clear()
             self._pending_bytes = 0
+            # What was queued is dropped: seq and head go back to the last durable record,
+            # which is where the manifest seals the log.
+            self.next_seq, self.head = self.durable_seq + 1, self._durable_head
             self._durable.notify_all()
             self._space.notify_all()
         for fn in self._listeners:
             fn(-1)
+        for cb in list(self.on_failure):
+            try:
+                cb(err)
+            except Exception:  # noqa: BLE001, S110 - a callback must not hide the failure
+                pass
+
+    @property
+    def failed(self) -> LogWriteError | None:
+        """The write error that stopped the log, if any."""
+        return self.error
 
     def close(self) -> None:
         """Commit what is queued, then close; idempotent. A failure is in :attr:`error`
@@ -241,13 +273,22 @@ def parse_line(raw: bytes) -> Event:
     return Event.model_validate(obj)
 
 
-def read_events(path: Path) -> Iterator[Event]:
-    """Read every complete record; a torn final line (crash) is skipped."""
+def read_events(path: Path, skip_bad: bool = False) -> Iterator[Event]:
+    """Read every complete record; a torn final line (crash) is skipped. A damaged record
+    raises, unless ``skip_bad`` (summaries beside the report, whose scan and verification
+    count and name such lines: the summary must not crash on them)."""
     with open(path, "rb", buffering=1 << 20) as fh:
         for raw in fh:
             if not raw.endswith(b"\n"):
                 return
-            yield parse_line(raw)
+            if not skip_bad:
+                yield parse_line(raw)
+                continue
+            try:
+                ev = parse_line(raw)
+            except ValueError:  # JSON, UTF-8 and validation errors are all ValueErrors
+                continue
+            yield ev
 
 
 def follow_events(path: Path, stop: threading.Event, poll: float = 0.05) -> Iterator[Event]:

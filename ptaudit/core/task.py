@@ -150,7 +150,9 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
     for b in task.benchmarks:
         b.test_set = (base / b.test_set).resolve()
         if check_files and not b.test_set.is_file():
-            raise InputError(f"{path}: benchmark {b.name!r}: test_set {b.test_set} does not exist")
+            what = ("is a directory, not a file" if b.test_set.is_dir() else
+                    "is not a regular file" if b.test_set.exists() else "does not exist")
+            raise InputError(f"{path}: benchmark {b.name!r}: test_set {b.test_set} {what}")
         if b.grading is not None:
             for key in ("path", "few_shot_set"):
                 rel = getattr(b.grading, key)

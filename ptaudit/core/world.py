@@ -11,6 +11,8 @@ never resolves their names.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,12 +32,38 @@ class World(BaseModel):
     @classmethod
     def _urls(cls, v: dict[str, str]) -> dict[str, str]:
         for host, url in v.items():
-            u = urlsplit(url)
-            if u.scheme not in ("http", "https") or not u.hostname or u.path not in ("", "/"):
-                raise ValueError(f"{host!r}: {url!r} must be http(s)://HOST:PORT with no path")
-            if host != host.lower() or "/" in host or ":" in host:
-                raise ValueError(f"{host!r}: a lower-case host name without port or path")
+            if not _HOSTNAME.fullmatch(host):
+                raise ValueError(f"{host!r}: a lower-case host name (letters, digits, '-', '.') without port or path")
+            _check_url(host, url)
         return v
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?")
+
+
+def _check_url(host: str, url: str) -> None:
+    """http(s)://HOST[:PORT] with nothing else: a valid host name or IP address and a port
+    in 1..65535 (what mitmdump will connect to; a bad one used to kill it at start)."""
+    want = f"{host!r}: {url!r} must be http(s)://HOST:PORT"
+    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError(f"{want} (no spaces or control characters)")
+    u = urlsplit(url)
+    if u.scheme not in ("http", "https"):
+        raise ValueError(f"{want}: scheme {u.scheme or 'missing'!r} is not http or https")
+    if u.path not in ("", "/") or u.query or u.fragment or u.username is not None or u.password is not None:
+        raise ValueError(f"{want} with no path, query, fragment or user")
+    try:
+        port = u.port
+    except ValueError:
+        raise ValueError(f"{want}: the port is not a number in 1..65535") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{want}: port {port} is not in 1..65535")
+    name = u.hostname or ""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(name):
+            raise ValueError(f"{want}: {name!r} is not a host name or IP address") from None
 
 
 def load_world(path: str | Path) -> World:

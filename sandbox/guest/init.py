@@ -58,7 +58,12 @@ def _handle(client, path):
         return
     _tune(client)
     back = threading.Thread(target=_pump, args=(up, client), daemon=True)
-    back.start()
+    try:
+        back.start()
+    except RuntimeError:  # out of threads: fail this connection, not the forwarder
+        client.close()
+        up.close()
+        return
     _pump(client, up)
     back.join()
     client.close()
@@ -71,7 +76,12 @@ def _serve(listener, path):
             client, _ = listener.accept()
         except OSError:
             continue
-        threading.Thread(target=_handle, args=(client, path), daemon=True).start()
+        try:
+            threading.Thread(target=_handle, args=(client, path), daemon=True).start()
+        except RuntimeError:
+            # Out of threads (the agent hit its process limit): drop this connection, keep
+            # serving; the forwarder must outlive the agent's own exhaustion.
+            client.close()
 
 
 def main(argv):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,7 @@ def test_missing_policy_file(tmp_path: Path) -> None:
 
 
 def _task(tmp_path: Path, extra: str = "") -> Path:
-    (tmp_path / "data").mkdir()
+    (tmp_path / "data").mkdir(parents=True)
     (tmp_path / "data" / "test.jsonl").write_text('{"question": "q", "answer": "a"}\n')
     f = tmp_path / "task.toml"
     f.write_text(
@@ -115,3 +117,51 @@ def test_world(tmp_path: Path) -> None:
     f.write_text('[hosts]\n"huggingface.co" = "ftp://127.0.0.1:18080/x"\n')
     with pytest.raises(InputError, match="must be http"):
         load_world(f)
+
+
+def test_task_test_set_that_is_a_directory_or_fifo(tmp_path: Path) -> None:
+    f = _task(tmp_path)
+    (tmp_path / "data" / "test.jsonl").unlink()
+    (tmp_path / "data" / "test.jsonl").mkdir()
+    with pytest.raises(InputError, match="test_set .* is a directory, not a file"):
+        load_task(f)
+    (tmp_path / "data" / "test.jsonl").rmdir()
+    os.mkfifo(tmp_path / "data" / "test.jsonl")
+    with pytest.raises(InputError, match="test_set .* is not a regular file"):
+        load_task(f)
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://127.0.0.1:99999", "not a number in 1..65535"),
+    ("http://127.0.0.1:0", "port 0 is not in 1..65535"),
+    ("http://127.0.0.1:-1", "not a number in 1..65535"),
+    ("gopher://127.0.0.1:70", "scheme 'gopher'"),
+    ("127.0.0.1:8080", "scheme"),
+    ("http://user:pw@127.0.0.1:80", "no path, query, fragment or user"),
+    ("http://127.0.0.1:80/x?y", "no path, query, fragment or user"),
+    ("http://exa mple:80", "no spaces"),
+    ("http://-x-:80", "is not a host name or IP address"),
+    ("http://a..b:80", "is not a host name or IP address"),
+])
+def test_world_urls_fully_validated(tmp_path: Path, url: str, expected: str) -> None:
+    f = tmp_path / "w.toml"
+    f.write_text(f'[hosts]\n"huggingface.co" = "{url}"\n')
+    with pytest.raises(InputError, match=re.escape(expected)):
+        load_world(f)
+
+
+def test_world_host_names_validated(tmp_path: Path) -> None:
+    f = tmp_path / "w.toml"
+    for host in ("HF.co", "h:80", "a/b", ""):
+        f.write_text(f'[hosts]\n"{host}" = "http://127.0.0.1:1"\n')
+        with pytest.raises(InputError, match="lower-case host name"):
+            load_world(f)
+    f.write_text('[hosts]\n"hf.co" = "https://[::1]:8443"\n"x.test" = "http://localhost"\n')
+    assert len(load_world(f).hosts) == 2
+
+
+def test_scan_of_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    p = run_ptaudit("scan", str(fifo), "--task", str(_task(tmp_path / "t")), timeout=30)
+    assert p.returncode == 2 and "not a regular file or directory" in p.stderr and "Traceback" not in p.stderr

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from ptaudit.core.client import RecorderClient
 from ptaudit.core.runlog import read_events
 from ptaudit.core.session import RunSession
@@ -115,3 +117,62 @@ def test_queue_overflow_is_counted_and_reported_when_delivery_resumes(tmp_path: 
     assert len(lost) == 1 and lost[0].data == {"producer": "net", "count": 40}
     m = json.loads((run / "manifest.json").read_text())
     assert m["lossy"] is True and m["events_lost"] == 40
+
+
+def test_log_writer_chain_stays_whole_when_an_append_is_interrupted(tmp_path: Path) -> None:
+    # An exception inside an append (a subscriber failing, an asynchronous exception in a
+    # dying monitor thread: found by the fault soak) must leave the queued lines and the
+    # writer's seq/head in agreement, or the next record would reuse a seq.
+    import json
+
+    from ptaudit.core.runlog import RunLogWriter
+    from ptaudit.core.verify import verify_run
+    from tests.support import make_run
+
+    run = make_run(tmp_path / "run")
+    (run / "events.jsonl").unlink()
+    log = RunLogWriter(run / "events.jsonl", fsync=False)
+    log.append("ptaudit", "run.note", {"note": "a"})
+    calls = []
+
+    def flaky(ev):  # type: ignore[no-untyped-def]
+        calls.append(ev.seq)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a signal delivers in the middle of a batch
+
+    log.subscribe(flaky)
+    with pytest.raises(KeyboardInterrupt):
+        log.append_many([("fs", "fs.create", {"path": str(i)}) for i in range(5)])
+    ev = log.append("ptaudit", "run.note", {"note": "c"})
+    assert ev.seq == 3  # seq 0, then the two queued before the interruption
+    log.close()
+    m = json.loads((run / "manifest.json").read_text())
+    m.update(sealed=False, log=None)
+    (run / "manifest.json").write_text(json.dumps(m))
+    res = verify_run(run)
+    assert res.ok and res.records == 4 and not res.torn_tail, res.problems
+
+
+def test_log_writer_fails_closed_when_its_committer_dies(tmp_path: Path) -> None:
+    # Anything but an OSError in the committer (a MemoryError) must fail the log, not leave
+    # every appender waiting forever for durability.
+    from ptaudit.core.runlog import LogWriteError, RunLogWriter
+
+    log = RunLogWriter(tmp_path / "events.jsonl", fsync=False)
+    log.append("ptaudit", "run.note", {"note": "a"})
+    failures: list[OSError] = []
+    log.on_failure.append(failures.append)
+
+    def boom(buf: bytes) -> None:
+        raise MemoryError("no memory")
+
+    log._write = boom  # type: ignore[method-assign]
+    with pytest.raises(LogWriteError, match="MemoryError"):
+        log.append("ptaudit", "run.note", {"note": "b"})
+    assert len(failures) == 1 and log.next_seq == 1 and log.failed is not None
+    with pytest.raises(LogWriteError):
+        log.append("ptaudit", "run.note", {"note": "c"})
+    log.close()
+    assert (tmp_path / "events.jsonl").read_bytes().count(b"\n") == 1
+
+

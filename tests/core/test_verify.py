@@ -106,7 +106,9 @@ def test_torn_last_line_is_a_crash_not_tampering(tmp_path: Path) -> None:
     res = verify_run(run)
     assert res.ok and res.torn_tail
     p = run_ptaudit("verify", str(run))
-    assert p.returncode == 0 and "torn last line" in p.stdout
+    # intact (exit 1 is for tampering), but the audit never completed: exit 3, never a pass
+    assert p.returncode == 3 and "torn last line" in p.stdout, p.stdout
+    assert "audit: incomplete: the run was never sealed" in p.stdout
 
 
 def test_not_a_run_directory_is_input_error(tmp_path: Path) -> None:

@@ -74,9 +74,9 @@ class RunBuilder:
         self.event("net.response", url=url, status=200, size=len(body), blobs=[self.blob(body)])
 
     def record(self, findings: list[Finding]) -> None:
-        with open(self.rd.findings_path, "ab") as fh:
-            for f in findings:
-                fh.write(f.model_dump_json().encode() + b"\n")
+        """What the orchestrator does with findings: detector.finding events (the record)."""
+        for f in findings:
+            self.log.append("detector", "detector.finding", {"finding": f.model_dump()})
 
     def close(self) -> RunDir:
         self.log.close()

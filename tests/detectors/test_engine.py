@@ -28,13 +28,13 @@ def _recorded_run(tmp_path, task, test_rows):
     b.write_file("b.jsonl", jsonl(test_rows[:30]))
     b.event("detector.finding", id="x")  # fed back by the orchestrator: must be skipped
     b.write_file("b.jsonl", jsonl(test_rows[:60]), kind="fs.final_scan")
-    b.close()
     ds = DetectorSet.from_policy(make_policy(), DetectorContext(task=task, blobs=b.rd.blobs))
     from ptaudit.core.runlog import read_events
 
-    for e in read_events(b.rd.events_path):
-        b.record(ds.feed(e))
+    for e in list(read_events(b.rd.events_path)):
+        b.record(ds.feed(e))  # detector.finding events appended to the log, as live
     b.record(ds.finish())
+    b.close()
     return b, ds.findings
 
 

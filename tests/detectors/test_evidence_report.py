@@ -22,9 +22,9 @@ def _run_with_leak(tmp_path: Path, task, test_rows) -> tuple[Path, bytes]:  # ty
         z.writestr("train.jsonl.gz", gzip.compress(inner))
     b = RunBuilder(tmp_path / "run", task)
     b.write_file("data.zip", buf.getvalue())
-    b.close()
     found = replay(b.rd.path, make_policy(max_excerpts=3), task).findings
-    b.record(found)
+    b.record(found)  # as the orchestrator does: the log is the findings' only record
+    b.close()
     return b.rd.path, inner
 
 

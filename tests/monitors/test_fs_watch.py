@@ -1,6 +1,7 @@
 """Workspace file monitor: live events, fs.write contents, overflow recovery, reconciliation."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -248,3 +249,24 @@ def test_reading_or_chmod_of_a_file_is_not_a_write(tmp_path: Path) -> None:
     m.final_scan()
     assert [d["path"] for d in col.of("fs.write")] == ["sneaky.txt"]
     assert {d["path"] for d in col.of("fs.final_scan")} == {"read.txt", "chmod.txt", "sneaky.txt"}
+
+
+def test_undecodable_names_are_recorded_unambiguously(tmp_path: Path) -> None:
+    # A raw 0xff byte and the four characters "\xff" must not read as the same path.
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    m, col = _watch(ws, tmp_path)
+    raw, literal = b"bad\xffname", "bad\\xffname"
+    with open(os.path.join(os.fsencode(ws), raw), "wb") as fh:
+        fh.write(b"raw")
+    (ws / literal).write_text("literal")
+    os.rename(os.path.join(os.fsencode(ws), raw), os.path.join(os.fsencode(ws), raw + b".2"))
+    time.sleep(0.8)
+    m.final_scan()
+    creates = col.of("fs.create")
+    assert {"path": literal} in creates  # valid UTF-8: no b64 field
+    assert {"path": literal, "path_b64": base64.b64encode(raw).decode()} in creates
+    mv = col.of("fs.move")[0]
+    assert base64.b64decode(mv["src_b64"]) == raw and base64.b64decode(mv["dest_b64"]) == raw + b".2"
+    finals = {(d["path"], d.get("path_b64")) for d in col.of("fs.final_scan")}
+    assert (literal, None) in finals and (literal + ".2", base64.b64encode(raw + b".2").decode()) in finals

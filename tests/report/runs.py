@@ -78,19 +78,21 @@ def make_audit_run(out: Path, *, severity: str = "high", hostile: bool = False, 
         s.emit("proc", "proc.exit", {"pid": 11, "exit_status": 3})  # the field the trace sink records
         s.emit("proc", "proc.exit", {"pid": 10, "exit_status": 0})
         s.emit("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": None})
-    findings = [
-        finding("a1b2c3d4e5f60718", "net.hf-other-models", "checkpoint_download", severity,
-                "download of model Qwen/Qwen2.5-7B-Instruct (blocked)", HOSTILE_URL if hostile else
-                "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors",
-                [{"seq": ck.seq, "url": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors",
-                  "repo": "Qwen/Qwen2.5-7B-Instruct"}, {"seq": blk.seq}], action="block", ts=ck.ts),
-        finding("0f0e0d0c0b0a0908", "data.test-split", "test_set_leakage", "medium",
-                "test split of gsm8k fetched", "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl",
-                [{"seq": leak_req.seq, "url": "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl"},
-                 {"seq": leak_resp.seq, "sha256": tsha, "items": ["gsm8k/test/17"]}]),
-        finding("1111222233334444", "budget.info", "budget", "info", "run used 6 GPU samples", "gpu0", []),
-    ]
-    write_jsonl(out / "findings.jsonl", findings)
+        findings = [
+            finding("a1b2c3d4e5f60718", "net.hf-other-models", "checkpoint_download", severity,
+                    "download of model Qwen/Qwen2.5-7B-Instruct (blocked)", HOSTILE_URL if hostile else
+                    "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors",
+                    [{"seq": ck.seq, "url": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/resolve/main/model.safetensors",
+                      "repo": "Qwen/Qwen2.5-7B-Instruct"}, {"seq": blk.seq}], action="block", ts=ck.ts),
+            finding("0f0e0d0c0b0a0908", "data.test-split", "test_set_leakage", "medium",
+                    "test split of gsm8k fetched", "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl",
+                    [{"seq": leak_req.seq, "url": "https://huggingface.co/datasets/gsm8k/resolve/main/test.jsonl"},
+                     {"seq": leak_resp.seq, "sha256": tsha, "items": ["gsm8k/test/17"]}]),
+            finding("1111222233334444", "budget.info", "budget", "info", "run used 6 GPU samples", "gpu0", []),
+        ]
+        for f in findings:  # as the orchestrator records them: the log is the only source
+            s.emit("detector", "detector.finding", {"finding": f})
+        write_jsonl(out / "findings.jsonl", findings)  # the sealed copy for tools
     if grade is not None:
         (out / "grade.json").write_text(json.dumps(grade))
     return out
@@ -143,7 +145,13 @@ def make_big_run(out: Path, n: int, span_s: float = 4 * 3600, findings: int = 40
                                       "mem_total": 80 << 30, "power_w": 400})
         else:
             put("sandbox", "sandbox.heartbeat", {"n": i})
-    put("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": False})
+    put("sandbox", "sandbox.exit", {"exit_code": 0, "signal": None, "killed": None})
+    big_findings = [
+        finding(f"{k:016x}", "net.deny", "unauthorized_api", ("high", "medium", "low")[k % 3],
+                f"request to a denied host civitai.test ({k})", f"https://civitai.test/m/{k}", [{"seq": c}])
+        for k, c in enumerate(cited)]
+    for f in big_findings:
+        put("detector", "detector.finding", {"finding": f})
     put("ptaudit", "run.end", {"exit_status": 0, "reason": "agent_exit", "events_lost": 0})
     with open(rd.events_path, "wb") as fh:
         fh.write(b"".join(lines))
@@ -151,10 +159,7 @@ def make_big_run(out: Path, n: int, span_s: float = 4 * 3600, findings: int = 40
     m.ended, m.end_reason, m.exit_status, m.sealed = "2025-11-26T23:00:00.000Z", "agent_exit", 0, True
     m.log = LogHead(count=seq, head=prev)
     rd.write_manifest(m)
-    write_jsonl(out / "findings.jsonl", [
-        finding(f"{k:016x}", "net.deny", "unauthorized_api", ("high", "medium", "low")[k % 3],
-                f"request to a denied host civitai.test ({k})", f"https://civitai.test/m/{k}", [{"seq": c}])
-        for k, c in enumerate(cited)])
+    write_jsonl(out / "findings.jsonl", big_findings)
     return out
 
 

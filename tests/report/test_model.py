@@ -89,14 +89,17 @@ def test_write_reports_leaves_the_log_verifiable(tmp_path: Path) -> None:
     assert verify_run(run).ok
 
 
-def test_invalid_finding_line_fails_closed(tmp_path: Path) -> None:
+def test_findings_come_from_the_log_and_an_edited_findings_file_is_caught(tmp_path: Path) -> None:
     run = make_audit_run(tmp_path / "run", severity="low")
-    with open(run / "findings.jsonl", "a") as fh:
+    from ptaudit.core.rundir import RunDir
+
+    RunDir(run).seal_artifacts()  # as ptaudit run does at the end
+    with open(run / "findings.jsonl", "a") as fh:  # someone "adds" or edits findings afterwards
         fh.write('{"id": "x", "severity": "apocalyptic"}\nnot json\n')
     d = build_report(run).data
-    bad = [f for f in d["findings"] if f["rule"] == "report.invalid-finding"]
-    assert len(bad) == 2 and all(f["severity"] == "high" for f in bad)
-    assert d["verdict"] == "fail"
+    assert [f["severity"] for f in d["findings"]] == ["medium", "low", "info"]  # the log's, untouched
+    assert d["verify"]["ok"] is False and "findings.jsonl" in d["verify"]["problem"]
+    assert d["verdict"] == "incomplete" and "does not verify" in d["verdict_reason"]
 
 
 def test_findings_from_the_log_are_merged_and_deduplicated(tmp_path: Path) -> None:

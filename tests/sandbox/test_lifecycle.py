@@ -53,10 +53,7 @@ def test_workspace_size_cap(sandbox_run) -> None:
     assert run.result.duration_s < 20
 
 
-@pytest.mark.runsc
-@needs_runsc
-def test_owner_sigkill_then_cleanup_stale(tmp_path: Path) -> None:
-    reg = tmp_path / "registry"
+def _owner(tmp_path: Path, reg: Path) -> tuple[subprocess.Popen[bytes], dict]:
     (tmp_path / "ws").mkdir()
     env = {**os.environ, "PTAUDIT_SANDBOX_REGISTRY": str(reg), "PYTHONPATH": str(ROOT)}
     owner = subprocess.Popen(
@@ -68,20 +65,57 @@ def test_owner_sigkill_then_cleanup_stale(tmp_path: Path) -> None:
         if b'"sandbox.start"' in line:
             break
     time.sleep(1)
-    rec = json.loads(next(reg.glob("*.json")).read_text())
+    return owner, json.loads(next(reg.glob("*.json")).read_text())
+
+
+def _gone(rec: dict, timeout: float = 20) -> list[int]:
+    cid = rec["container_id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p.pid for p in psutil.process_iter(["cmdline"]) if any(cid in a for a in (p.info["cmdline"] or []))]
+        for key in ("relay", "runsc"):
+            if psutil.pid_exists(rec[key]["pid"]) and \
+                    psutil.Process(rec[key]["pid"]).create_time() == rec[key]["create_time"]:
+                left.append(rec[key]["pid"])
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+@pytest.mark.runsc
+@needs_runsc
+def test_owner_sigkill_the_warden_tears_the_sandbox_down(tmp_path: Path) -> None:
+    reg = tmp_path / "registry"
+    owner, rec = _owner(tmp_path, reg)
     cid, root = rec["container_id"], Path(rec["runsc_root"])
     assert cid in Runsc(root).list_ids()
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    assert _gone(rec) == []  # no later ptaudit, no doctor --cleanup needed
+    deadline = time.monotonic() + 20
+    while list(reg.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(reg.glob("*.json")) and not Path(rec["run_dir"]).exists()
+    assert cleanup_stale(reg) == []
+
+
+@pytest.mark.runsc
+@needs_runsc
+def test_owner_and_warden_sigkilled_then_cleanup_stale(tmp_path: Path) -> None:
+    # Everything of ours killed at once (a cgroup kill without the sandbox): runsc run dies
+    # with its parent (PDEATHSIG), the container's state stays until cleanup_stale.
+    reg = tmp_path / "registry"
+    owner, rec = _owner(tmp_path, reg)
+    cid, root = rec["container_id"], Path(rec["runsc_root"])
+    for p in psutil.process_iter(["cmdline"]):
+        if "sandbox.warden" in " ".join(p.info["cmdline"] or []) and cid in " ".join(p.info["cmdline"]):
+            p.kill()
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     assert cleanup_stale(reg) == [cid]
     assert not root.exists() or cid not in Runsc(root).list_ids()
     assert not list(reg.glob("*.json"))
-    for key in ("relay", "runsc"):
-        assert not psutil.pid_exists(rec[key]["pid"]) or \
-            psutil.Process(rec[key]["pid"]).create_time() != rec[key]["create_time"]
-    leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
-                 if any(cid in a for a in (p.info["cmdline"] or []))]
-    assert leftovers == []
+    assert _gone(rec, timeout=5) == []
     assert cleanup_stale(reg) == []
 
 

@@ -58,6 +58,7 @@ def command(root: Path | None, no_netns: bool, train_flag: bool, leak: bool) -> 
     render_text(build_report(outcome.rundir), out)
     out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
     out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)
+    raise SystemExit(outcome.exit_code)  # as every verb: 0 pass, 1 fail, 3 incomplete
 
 
 def _train(root: Path, simnet, leak: bool) -> None:  # type: ignore[no-untyped-def]
@@ -80,3 +81,4 @@ def _train(root: Path, simnet, leak: bool) -> None:  # type: ignore[no-untyped-d
     render_text(build_report(outcome.rundir), out)
     out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
     out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)
+    raise SystemExit(outcome.exit_code)

@@ -32,7 +32,7 @@ def command(rundir: Path, path: str, forward: bool, depth: int, fmt: str) -> Non
     rd = RunDir.open(rundir)
     g = ProvGraph()
     flagged: set[str] = set()
-    for ev in read_events(rd.events_path):
+    for ev in read_events(rd.events_path, skip_bad=True):
         g.feed(ev)
         p = ev.payload if ev.kind == DetectorFinding.KIND else None
         if isinstance(p, DetectorFinding) and p.finding.detector == "provenance":

@@ -8,8 +8,9 @@ from rich.console import Console
 from ptaudit.app.report import build_report, render_html, render_json, render_text
 from ptaudit.core.findings import SEVERITIES
 from ptaudit.core.rundir import write_atomic
+from ptaudit.core.verdict import EXIT_CODES
 
-from .output import out
+from .output import err, out
 
 
 @click.command("report")
@@ -24,14 +25,17 @@ from .output import out
 @click.option("--no-blobs", is_flag=True, help="Verify the log's chain only, not every blob's hash (faster).")
 def command(rundir: Path, fmt: str, output: Path | None, fail_on: str | None, no_blobs: bool) -> None:
     """Summarise a run: verdict, findings with evidence, flows, files, processes, resources.
-    Exit 0 when the verdict is pass, 1 when it is fail."""
+    Exit 0 when the verdict is pass, 1 when it is fail, 3 when the audit is incomplete."""
     report = build_report(rundir, fail_on, check_blobs=not no_blobs)
+    verdict = report.data["verdict"]
     if fmt == "har":
         import json
 
         from ptaudit.app.report.har import export_har
 
-        data = json.dumps(export_har(rundir), indent=1, sort_keys=True).encode() + b"\n"
+        reason = report.data.get("verdict_reason")
+        comment = f"ptaudit verdict: {verdict}" + (f": {reason}" if reason else "")
+        data = json.dumps(export_har(rundir, comment=comment), indent=1, sort_keys=True).encode() + b"\n"
     elif fmt == "json":
         data = render_json(report)
     elif fmt == "html":
@@ -50,4 +54,7 @@ def command(rundir: Path, fmt: str, output: Path | None, fail_on: str | None, no
             click.echo(data.decode(), nl=False)
     if output is not None:
         out.print(f"{fmt} report written to {output}", markup=False)
-    raise SystemExit(0 if report.data["verdict"] == "pass" else 1)
+    if verdict == "incomplete" and (fmt != "text" or output is not None):
+        # Whatever the format, the reason reaches the operator first-hand too.
+        err.print(f"ptaudit: verdict incomplete: {report.data.get('verdict_reason')}", markup=False)
+    raise SystemExit(EXIT_CODES.get(verdict, 3))

@@ -3,15 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from detectors import load_policy
 from policies import resolve
 from ptaudit.app.build import RunSpec
 from ptaudit.app.live import Progress
-from ptaudit.app.run import Orchestrator
+from ptaudit.app.run import Orchestrator, RunOutcome
 from ptaudit.core.errors import InputError
 from ptaudit.core.task import load_task
-from ptaudit.core.units import parse_duration
+from ptaudit.core.units import parse_duration, parse_size
 from ptaudit.core.world import load_world
 
 from .output import err, out
@@ -34,23 +35,41 @@ from .output import err, out
 @click.option("--gpus", help='GPUs for the agent: "all" or indices "0,1" (implies gpu = true).')
 @click.option("--nvproxy-driver-version", "nvproxy_driver_version",
               help="AT YOUR OWN RISK: the NVIDIA driver ABI nvproxy uses when runsc does not list the host's driver.")
+@click.option("--min-free", default="1GiB", show_default=True,
+              help="Refuse to start unless the run directory's filesystem has this much free.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def command(task_path: Path, policy_path: str, workspace: Path, out_dir: Path, world_path: Path | None,
             time_limit: str | None, upstream_ca: Path | None, runsc: Path | None, platform: str | None,
-            gpus: str | None, nvproxy_driver_version: str | None, command: tuple[str, ...]) -> None:
-    """Run CMD as an audited agent: sandboxed, recorded, checked. Exit 0 pass, 1 fail, 2 bad input, 3 infrastructure."""
+            gpus: str | None, nvproxy_driver_version: str | None, min_free: str, command: tuple[str, ...]) -> None:
+    """Run CMD as an audited agent: sandboxed, recorded, checked. Exit 0 pass, 1 fail, 2 bad input,
+    3 incomplete audit (interrupted, disk full, a monitor lost...) or infrastructure failure."""
     try:
         limit = parse_duration(time_limit) if time_limit else None
     except ValueError as exc:
         raise InputError(f"--time-limit: {exc}") from None
+    try:
+        free = parse_size(min_free)
+    except ValueError as exc:
+        raise InputError(f"--min-free: {exc}") from None
     ppath = resolve(policy_path)
     spec = RunSpec(task=load_task(task_path), policy=load_policy(ppath), policy_path=ppath, workspace=workspace,
                    out=out_dir, command=list(command), world=load_world(world_path) if world_path else None,
                    time_limit=limit, upstream_ca=upstream_ca, runsc=runsc, platform=platform, gpus=gpus,
-                   nvproxy_driver_version=nvproxy_driver_version)
+                   nvproxy_driver_version=nvproxy_driver_version, min_free=free)
     outcome = Orchestrator(spec, progress=Progress(err)).run()
-    style = "bold red" if outcome.verdict == "fail" else "bold green"
-    out.print(f"verdict: [{style}]{outcome.verdict}[/] ({len(outcome.findings)} findings, ended: {outcome.reason})")
+    print_outcome(outcome)
+    raise SystemExit(outcome.exit_code)
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    """The verdict first, with why a run that is not a pass is not (the reason first)."""
+    style = {"fail": "bold red", "pass": "bold green"}.get(outcome.verdict, "bold yellow")
+    first = f": {escape(outcome.reasons[0])}" if outcome.verdict == "incomplete" and outcome.reasons else ""
+    if first:
+        out.print(f"verdict: [{style}]{outcome.verdict}[/]{first}")
+    for r in outcome.reasons[1 if first else 0:]:
+        out.print(f"  audit incomplete: {escape(r)}")
+    # The summary line keeps its format: tools parse it (the fleet's job does).
+    out.print(f"verdict: [{style}]{outcome.verdict}[/] ({len(outcome.findings)} findings, ended: {escape(outcome.reason)})")
     out.print(f"run directory: {outcome.rundir}", markup=False)
     out.print(f"log head: {outcome.head} (keep it to check later: ptaudit verify --head)", markup=False)
-    raise SystemExit(outcome.exit_code)

@@ -24,6 +24,8 @@ def command(path: Path, task_path: Path, policy_path: str, fmt: str) -> None:
     set a reviewer suspects). Exit 1 when there are findings."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
+    if not (path.is_file() or path.is_dir()):  # a FIFO or device would block or never end
+        raise InputError(f"{path}: not a regular file or directory")
     task, policy = load_task(task_path), load_policy(resolve(policy_path))
     findings = _scan_with_progress(path, task, policy) if out.is_terminal and fmt == "text" else \
         scan_path(path, task, policy)

@@ -11,7 +11,7 @@ from .har import export_har
 from .html import render_html
 from .model import REPORT_VERSION, Report, build_report, render_json, resolve_fail_on, verdict
 from .text import render_text
-from .write import write_reports
+from .write import write_report_files, write_reports, write_run_reports
 
 __all__ = ["REPORT_VERSION", "Report", "build_report", "export_har", "render_html", "render_json", "render_text",
-           "resolve_fail_on", "verdict", "write_reports"]
+           "resolve_fail_on", "verdict", "write_report_files", "write_reports", "write_run_reports"]

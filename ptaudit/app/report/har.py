@@ -49,13 +49,14 @@ def _header(headers: list[list[str]], name: str) -> str:
     return next((h[1] for h in headers if len(h) == 2 and h[0].lower() == name), "")
 
 
-def export_har(rundir: str | Path, max_body: int = 1 << 20) -> dict[str, Any]:
-    """HAR 1.2 dict of every recorded request; bodies up to ``max_body`` bytes each."""
+def export_har(rundir: str | Path, max_body: int = 1 << 20, comment: str | None = None) -> dict[str, Any]:
+    """HAR 1.2 dict of every recorded request; bodies up to ``max_body`` bytes each.
+    ``comment`` (the run's verdict and its reason) becomes the log's comment."""
     rundir = Path(rundir)
     store = BlobStore(rundir / "blobs")
     requests: dict[str, tuple[Event, NetRequest]] = {}
     endings: dict[str, tuple[Event, NetResponse | NetError]] = {}
-    for ev in read_events(rundir / "events.jsonl"):
+    for ev in read_events(rundir / "events.jsonl", skip_bad=True):
         if ev.kind not in _KINDS:
             continue
         p = ev.payload
@@ -102,5 +103,8 @@ def export_har(rundir: str | Path, max_body: int = 1 << 20) -> dict[str, Any]:
                          "sniff": d.sniff if isinstance(d, NetResponse) else None},
         })
     entries.sort(key=lambda e: str(e["startedDateTime"]))
-    return {"log": {"version": "1.2", "creator": {"name": "ptaudit", "version": __version__},
-                    "pages": [], "entries": entries}}
+    log: dict[str, Any] = {"version": "1.2", "creator": {"name": "ptaudit", "version": __version__},
+                           "pages": [], "entries": entries}
+    if comment:
+        log["comment"] = comment
+    return {"log": log}

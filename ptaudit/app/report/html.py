@@ -40,7 +40,6 @@ _NAV = (("grade", "Grade"), ("findings", "Findings"), ("refused", "Refused hosts
 def _verdict(p: _Page) -> str:
     d = p.d
     run, pol, v, st = d["run"], d["policy"], d["verify"], d["stats"]
-    ok = d["verdict"] == "pass"
     rows = [("run", e(d["run_id"])),
             ("policy", (f"{e(str(pol.get('name') or pol.get('path')))} · " if pol.get("name") or pol.get("path")
                         else "none recorded · ")
@@ -70,8 +69,14 @@ def _verdict(p: _Page) -> str:
                  + ". Findings may be incomplete.</div>")
     if not v["ok"]:
         lossy += f'<div class="banner badbg">The event log failed verification: {e(str(v["problem"]))}</div>'
-    return (f'<header class="{"pass" if ok else "fail"}"><div class="verdict">{"PASS" if ok else "FAIL"}</div>'
-            f'<div class="vsub">{sub}</div></header>{lossy}<table class="facts">{facts}</table>')
+    verdict = d["verdict"] if d["verdict"] in ("pass", "fail") else "incomplete"
+    reasons = (d.get("audit") or {}).get("reasons") or []
+    if verdict == "incomplete" and reasons:  # the reason first: why this is no certificate
+        sub = f"<b>{e(reasons[0])}</b><br>{sub}"
+    extra = reasons[1:] if verdict == "incomplete" else reasons
+    why = "".join(f'<div class="banner warnbg">Audit incomplete: {e(r)}</div>' for r in extra)
+    return (f'<header class="{verdict}"><div class="verdict">{verdict.upper()}</div>'
+            f'<div class="vsub">{sub}</div></header>{why}{lossy}<table class="facts">{facts}</table>')
 
 
 def _cards(p: _Page) -> str:

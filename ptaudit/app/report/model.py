@@ -18,6 +18,7 @@ from ptaudit.core.errors import InputError
 from ptaudit.core.findings import SEVERITIES, Finding, severity_rank
 from ptaudit.core.findings import verdict as findings_verdict
 from ptaudit.core.rundir import RunDir
+from ptaudit.core.verdict import decide
 from ptaudit.core.verify import verify_run
 
 from .scan import Scan, scan_events
@@ -72,27 +73,35 @@ def _invalid(where: str, detail: str) -> dict[str, Any]:
             "evidence": [], "ts": None}
 
 
-def load_findings(rd: RunDir, from_log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """findings.jsonl plus ``detector.finding`` events, deduplicated by id, ordered."""
+def load_findings(from_log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``detector.finding`` events of the log (the only source: findings.jsonl is a
+    sealed copy for tools, never read back), latest version per id, ordered."""
     rows: dict[str, dict[str, Any]] = {}
-    sources: list[tuple[str, Any]] = []
-    if rd.findings_path.is_file():
-        for i, line in enumerate(rd.findings_path.read_bytes().splitlines(), 1):
-            if line.strip():
-                try:
-                    sources.append((f"findings.jsonl:{i}", json.loads(line)))
-                except ValueError as exc:
-                    sources.append((f"findings.jsonl:{i}", exc))
-    sources.extend((f"detector.finding#{i}", f) for i, f in enumerate(from_log))
-    for where, obj in sources[:_MAX_FINDINGS]:
+    for i, obj in enumerate(from_log[:_MAX_FINDINGS]):
+        where = f"detector.finding#{i}"
         try:
-            if isinstance(obj, Exception):
-                raise obj
             row = _finding_row(Finding.model_validate(obj))
         except (ValueError, ValidationError) as exc:
             row = _invalid(where, str(exc).splitlines()[0])
-        rows.setdefault(row["id"], row)
+        rows[row["id"]] = row
     return sorted(rows.values(), key=lambda f: (-severity_rank(f["severity"]), f["id"]))
+
+
+def _hinted_seqs(rd: RunDir) -> set[int]:
+    """Seqs findings.jsonl says findings cite: only a hint of which events to keep whole
+    in the one pass (a wrong hint costs a second pass, never a wrong report)."""
+    out: set[int] = set()
+    try:
+        raw = rd.findings_path.read_bytes()[: 64 << 20] if rd.findings_path.is_file() else b""
+    except OSError:
+        return out
+    for line in raw.splitlines():
+        try:
+            obj = json.loads(line)
+            out |= cited_seqs([{"evidence": [e for e in obj.get("evidence", []) if isinstance(e, dict)]}])
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return out
 
 
 def cited_seqs(findings: list[dict[str, Any]]) -> set[int]:
@@ -156,26 +165,33 @@ def refused_hosts(s: Scan) -> list[dict[str, Any]]:
     return rows
 
 
-def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = True) -> Report:
-    """Read a run directory and compute report.json (and the scan the HTML needs)."""
+def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = True,
+                 accept_lossy: bool | None = None) -> Report:
+    """Read a run directory and compute report.json (and the scan the HTML needs).
+    ``accept_lossy`` overrides what run.start recorded (a replay with another policy)."""
     rd = RunDir.open(rundir)
     manifest = rd.manifest()
-    # Findings first: the scan keeps whole only the events they cite.
-    pre = load_findings(rd, [])
-    s = scan_events(rd.events_path, cited_seqs(pre))
-    findings = load_findings(rd, s.log_findings) if s.log_findings else pre
-    if s.log_findings:
-        missing = cited_seqs(findings) - set(s.cited)
-        if missing:
-            s.cited.update(scan_events(rd.events_path, missing).cited)
+    s = scan_events(rd.events_path, _hinted_seqs(rd))
+    findings = load_findings(s.log_findings)
+    missing = cited_seqs(findings) - set(s.cited)
+    if missing:
+        s.cited.update(scan_events(rd.events_path, missing).cited)
     fo, fo_src = resolve_fail_on(s.run_start, fail_on)
     vr = verify_run(rd.path, check_blobs=check_blobs)
+    facts = s.facts
+    facts.set_manifest(manifest.sealed, manifest.end_reason, manifest.lossy, manifest.events_lost)
+    facts.set_verified(vr.ok, str(vr.problems[0]) if vr.problems else None)
+    if accept_lossy is not None:
+        facts.accept_lossy = accept_lossy
+    v = decide(findings, fo, facts)
     events_lost = max(s.events_lost, manifest.events_lost)
     policy = manifest.policy.model_dump() if manifest.policy else {}
     data: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "run_id": manifest.run_id,
-        "verdict": verdict(findings, fo),
+        "verdict": v.verdict,
+        "verdict_reason": v.reason,
+        "audit": {**v.as_dict(), "accept_lossy": facts.accept_lossy},
         "task": manifest.task.model_dump() if manifest.task else None,
         "policy": {**policy, "fail_on": fo, "fail_on_source": fo_src},
         "run": {"command": manifest.command, "started": manifest.started, "ended": manifest.ended,
@@ -185,12 +201,13 @@ def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = T
         "findings": findings,
         "refused_hosts": refused_hosts(s),
         "events": {str(k): s.cited[k] for k in sorted(s.cited)},
-        "stats": {**_stats(s, findings), "events_lost": events_lost},
-        "lossy": bool(manifest.lossy or events_lost > 0 or s.loss_unknown or s.unreadable_lines or s.invalid_events),
+        "stats": {**_stats(s, findings), "events_lost": events_lost, "content_lost": facts.content_lost},
+        "lossy": facts.lossy,
         "grade": _load_grade(rd.path / GRADE),
         "workload": workload_summary(rd.events_path),
         "verify": {"ok": vr.ok, "records": vr.records, "head": vr.head, "sealed": vr.sealed,
                    "torn_tail": vr.torn_tail, "blobs_checked": vr.blobs_checked,
+                   "artifacts_checked": vr.artifacts_checked, "unsealed": vr.unsealed,
                    "problem": str(vr.problems[0]) if vr.problems else None},
     }
     return Report(data, s, rd.path)

@@ -44,6 +44,7 @@ from ptaudit.core.events import (
     SandboxExit,
     parse_payload,
 )
+from ptaudit.core.verdict import AuditFacts
 
 from .attrib import ProcIndex
 
@@ -146,6 +147,7 @@ class Scan:
     refused: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> {count, first_seq, first_ts, rule}
     refused_more: int = 0
     clients: ProxyClients = field(default_factory=ProxyClients)
+    facts: AuditFacts = field(default_factory=AuditFacts)  # whether the audit completed (ptaudit.core.verdict)
     prov: ProvGraph = field(default_factory=lambda: ProvGraph(max_edges=500_000, max_nodes=200_000))
     _flow_by_url: dict[str, str] = field(default_factory=dict)
 
@@ -204,11 +206,14 @@ def scan_events(path: Path, cited: set[int]) -> Scan:
                 source, kind = str(source), str(kind)
             except (ValueError, KeyError, TypeError):
                 s.unreadable_lines += 1
+                s.facts.unreadable += 1
                 continue
+            s.facts.feed(kind, data)
             try:
                 payload = parse_payload(kind, data)
             except EventDataError:
                 s.invalid_events += 1  # counted and shown; the report goes on
+                s.facts.unreadable += 1
                 payload = None
             _feed(s, seq, ts, source, kind, payload)
             if seq in cited and len(s.cited) < CITED_CAP:

@@ -11,7 +11,7 @@ CSS = """
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:1240px;margin:0 auto;padding:20px 24px 40px}
 header{display:flex;align-items:baseline;gap:18px;padding:18px 24px;border-radius:10px;color:#fff}
-header.pass{background:var(--pass)} header.fail{background:var(--fail)}
+header.pass{background:var(--pass)} header.fail{background:var(--fail)} header.incomplete{background:#b8860b}
 .verdict{font-size:40px;font-weight:800;letter-spacing:.06em}
 .vsub{font-size:17px}
 section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:14px 18px;margin-top:16px}

@@ -17,6 +17,8 @@ from .grade import summary_lines
 from .model import Report
 from .provenance import chain_lines
 
+_BADGE = {"pass": "[bold white on green] PASS [/]", "fail": "[bold white on red] FAIL [/]",
+          "incomplete": "[bold black on yellow] INCOMPLETE [/]"}
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 _EVIDENCE_SHOWN = 5
 _REFUSED_SHOWN = 20
@@ -69,10 +71,19 @@ def render_text(report: Report, console: Console) -> None:
     d = report.data
     st = d["stats"]
     p = console.print
-    ok = d["verdict"] == "pass"
-    badge = "[bold white on green] PASS [/]" if ok else "[bold white on red] FAIL [/]"
+    badge = _BADGE.get(d["verdict"], _BADGE["incomplete"])
+    reasons = (d.get("audit") or {}).get("reasons") or []
+    if d["verdict"] == "incomplete" and reasons:  # the reason first: why this is no certificate
+        p(f"{badge}  {escape(_short(reasons[0], 300))}")
+        badge = " " * 12
     p(f"{badge}  run {escape(d['run_id'])}  (fail_on={d['policy']['fail_on']}, "
       f"{st['findings']} finding{'s' if st['findings'] != 1 else ''})")
+    for r in reasons[1 if d["verdict"] == "incomplete" else 0:]:
+        p(f"[bold yellow]audit incomplete[/]: {escape(_short(r, 300))}")
+    run = d.get("run") or {}
+    p(f"ended: {escape(str(run.get('end_reason') or 'never (not sealed)'))}, ptaudit exit status "
+      f"{run.get('exit_status') if run.get('exit_status') is not None else '-'}"
+      + (f", agent exit {run['sandbox_exit'].get('exit_code')}" if run.get("sandbox_exit") else ""))
     if d["policy"].get("name") or d["policy"].get("path"):
         p(f"policy: {escape(str(d['policy'].get('name') or d['policy'].get('path')))}")
     v = d["verify"]
@@ -81,8 +92,11 @@ def render_text(report: Report, console: Console) -> None:
           f"{v['blobs_checked']} blobs{'' if v['sealed'] else ', [yellow]not sealed[/]'}")
     else:
         p(f"log: [bold red]VERIFICATION FAILED[/] {escape(str(v['problem']))}")
+    if v.get("unsealed"):
+        p(f"[yellow]not sealed, not vouched for[/]: {escape(', '.join(v['unsealed']))}")
     if d["lossy"]:
         p(f"[bold yellow]warning: lossy run[/]: {st['events_lost']} events lost"
+          f"{', ' + str(st.get('content_lost')) + ' bodies or files not stored' if st.get('content_lost') else ''}"
           f"{', ' + str(st['unreadable_lines']) + ' unreadable lines' if st['unreadable_lines'] else ''}"
           " — findings may be incomplete")
     p(f"{st['events']} events in {st['duration_s']:.1f}s · {st['flows']} flows "

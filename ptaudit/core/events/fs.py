@@ -26,6 +26,8 @@ class FsCreate(EventData):
     KIND = "fs.create"
     SOURCE = "fs"
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
+                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
     dir: bool = False
     moved_in: bool = False
     rescan: bool = False
@@ -37,6 +39,8 @@ class FsModify(EventData):
     KIND = "fs.modify"
     SOURCE = "fs"
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
+                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
     rescan: bool = False
 
 
@@ -47,6 +51,8 @@ class FsMove(EventData):
     SOURCE = "fs"
     src: str
     dest: str
+    src_b64: str | None = Field(default=None, description="base64 of the raw source name when not valid UTF-8.")
+    dest_b64: str | None = Field(default=None, description="base64 of the raw destination name when not valid UTF-8.")
     dir: bool = False
 
 
@@ -56,6 +62,8 @@ class FsDelete(EventData):
     KIND = "fs.delete"
     SOURCE = "fs"
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
+                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
     dir: bool = False
     moved_out: bool = False
     rescan: bool = False
@@ -65,6 +73,8 @@ class FileState(EventData):
     """What a file holds: shared by fs.write (it went quiet) and fs.final_scan (run end)."""
 
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
+                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
     size: int | None = None
     sha256: str | None = Field(default=None, description="Of the whole file; null if it could not be hashed.")
     type: str = Field(default="unknown", description="Sniffed content type; symlink, special, empty.")
@@ -72,6 +82,8 @@ class FileState(EventData):
     blob_truncated: bool = False
     hash_timeout: bool = False
     error: str | None = None
+    store_error: str | None = Field(default=None, description="Storing the content failed (e.g. disk full): "
+                                    "why. The run is lossy.")
     target: str | None = Field(default=None, description="Symlinks: where it points.")
     mode: int | None = Field(default=None, description="Special files: st_mode.")
 
@@ -115,6 +127,7 @@ class FsContentScan(EventData):
     KIND = "fs.content_scan"
     SOURCE = "fs"
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8.")
     sha256: str | None = Field(default=None, description="Of the version scanned.")
     rule: str | None = Field(default=None, description="The leakage rule whose parameters were used.")
     bytes_scanned: int = 0
@@ -128,6 +141,8 @@ class FsMissed(EventData):
     KIND = "fs.missed"
     SOURCE = "fs"
     path: str
+    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
+                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
     change: str = Field(description="created, modified or deleted.")
 
 

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .base import EventData
+
+
+class TestSetIndex(BaseModel):
+    """A benchmark's test set as indexed at start (a set that indexes nothing is an error)."""
+
+    __test__ = False  # not a pytest class
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: str
+    file: str
+    sha256: str
+    items: int = Field(description="Items (rows) read.")
+    indexed_items: int = Field(description="Items with text in at least one indexed field.")
+    fields: dict[str, int] = Field(description="Indexed field -> items that have it.")
+    chars: int = Field(description="Characters of indexed text.")
 
 
 class RunStart(EventData):
@@ -23,6 +38,9 @@ class RunStart(EventData):
     time_limit_s: float | None = Field(default=None, description="The effective time limit.")
     workspace: str | None = Field(default=None, description="Host workspace directory.")
     world: bool | None = Field(default=None, description="A world file maps hosts to local servers.")
+    accept_lossy: bool | None = Field(default=None, description="The policy's monitors.accept_lossy: a lossy run may pass.")
+    test_sets: list[TestSetIndex] | None = Field(
+        default=None, description="Each benchmark's test set as parsed and indexed before the agent started.")
 
 
 class RunEnd(EventData):
@@ -33,6 +51,8 @@ class RunEnd(EventData):
     exit_status: int | None = Field(default=None, description="ptaudit's exit status.")
     reason: str | None = Field(default=None, description="Why the run ended (agent_exit, time_limit, ...).")
     events_lost: int = Field(default=0, description="Events producers reported lost, in all.")
+    artifacts: dict[str, str] | None = Field(
+        default=None, description="sha256 of findings.jsonl and honeytokens.json, sealed in the chain itself.")
 
 
 class RunVerdict(EventData):
@@ -52,6 +72,7 @@ class RunError(EventData):
     KIND = "run.error"
     SOURCE = "ptaudit"
     error: str
+    detail: str | None = Field(default=None, description="More about it, e.g. the tail of mitmdump's log.")
 
 
 class RunInterrupted(EventData):
@@ -60,6 +81,7 @@ class RunInterrupted(EventData):
     KIND = "run.interrupted"
     SOURCE = "ptaudit"
     count: int
+    signal: str | None = Field(default=None, description="SIGINT or SIGTERM.")
 
 
 class RunNote(EventData):

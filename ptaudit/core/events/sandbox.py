@@ -125,6 +125,15 @@ class SandboxExit(SandboxEvent):
     duration_s: float | None = None
 
 
+class SandboxRelayDied(SandboxEvent):
+    """The host relay (the agent's only way to the proxy) exited during the run: egress is
+    cut (fail closed) and the agent is stopped; the audit is incomplete."""
+
+    KIND = "sandbox.relay_died"
+    SOURCE = "sandbox"
+    returncode: int | None = None
+
+
 class SandboxCleanup(SandboxEvent):
     """The sandbox is torn down: what each cleanup step achieved."""
 
