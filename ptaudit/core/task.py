@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import InputError
 from .tomlfile import load_model
-from .units import Duration
+from .units import Duration, Size
 
 
 class Strict(BaseModel):
@@ -50,6 +50,8 @@ class Task(Strict):
         "Workspace paths (globs) the agent is told to put training data in. Provenance sinks, "
         "besides final_model and any weights the agent writes."))
     time_limit: Duration | None = None
+    workspace_max: Size | None = Field(default=None, gt=0, description=(
+        "Largest workspace size the task allows; the smaller of this and the policy's budgets.workspace_max wins."))
     gpu: bool = False
     benchmarks: list[Benchmark] = Field(default_factory=list)
     agent: Agent = Field(default_factory=Agent)
@@ -71,6 +73,11 @@ class Task(Strict):
         if p.is_absolute() or ".." in p.parts:
             raise ValueError("must be a path inside the workspace")
         return v
+
+
+def workspace_max(task: Task, policy_max: int) -> int:
+    """The workspace budget of a run: the smaller of the task's and the policy's."""
+    return min(policy_max, task.workspace_max) if task.workspace_max else policy_max
 
 
 def load_task(path: str | Path, check_files: bool = True) -> Task:
