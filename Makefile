@@ -6,7 +6,7 @@ DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates pyt
 DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench lint redteam
 
 # Idempotent: apt-get runs only when a Debian package is missing; pip skips what is installed.
 setup:
@@ -27,6 +27,11 @@ demo: setup
 # Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup
 	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
+
+# Red-team and benign scenarios (tests/scenarios) under default, strict and open, or POLICY=name|file;
+# tables, recall per category, false positives, redteam-results.json. Not part of make test (about an hour).
+redteam: setup
+	$(PYTHON) -m ptaudit.app.redteam $(if $(POLICY),--policy $(POLICY)) $(REDTEAM_ARGS)
 
 lint: setup
 	$(PYTHON) -m ruff check ptaudit policies detectors monitors sandbox grading tests bench
