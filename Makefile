@@ -1,7 +1,7 @@
 # ptaudit: `make demo` (main job) and `make test` (everything CI runs). Both run setup first.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-DEB_PACKAGES := runsc iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
+DEB_PACKAGES := runsc python3-pip iproute2 util-linux curl gcc libc6-dev ca-certificates python3 chromium chromium-driver
 # fleet tests: a real one-node Slurm cluster (tests/fleet/slurmcluster.py)
 DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
@@ -16,6 +16,7 @@ setup:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m sandbox install-runsc
 	-@sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_queued_events=65536 net.unix.max_dgram_qlen=512 2>/dev/null || true
 
 test: setup

@@ -1,4 +1,4 @@
-"""Throughput and peak RSS of a large download: direct vs plain mitmdump vs mitmdump + ptaudit addon.
+"""Throughput and peak RSS of a large download: direct vs plain mitmdump vs mitmdump + ptaudit addons.
 
     python bench/bench_net.py [--size 2GiB] [--schemes http,https] [--key]      (env PTAUDIT_BENCH_SIZE too)
 

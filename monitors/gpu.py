@@ -7,11 +7,19 @@ give is null); ``gpu.summary`` at stop {gpu_seconds, devices: [...]} where a dev
 ``util_seconds`` the same weighted by utilisation. Without NVML (no driver, no GPU) the
 monitor emits exactly one ``gpu.unavailable`` {reason} and stays healthy: a missing GPU
 is a fact about the machine, not a monitoring failure.
+
+Attribution: under gVisor's nvproxy the host process that owns the agent's GPU contexts is
+the sandbox's sentry, so NVML lists *its* host pid. ``attribute_to(fn)`` gives the monitor
+the run's host pids (the runsc process tree, from the sandbox); each listed process then
+carries ``run: true|false``, each sample ``run_mem`` (bytes the run holds on that GPU), and
+the summary ``run`` {max_mem, gpu_seconds, pids}: the GPU work of this run, told apart from
+other tenants of the same GPU.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -48,6 +56,12 @@ class GpuMonitor(Monitor):
         self._acc: dict[int, dict[str, Any]] = {}
         self._last: float | None = None
         self.available = False
+        self._run_pids: Callable[[], set[int]] | None = None
+        self._run = {"max_mem": 0, "gpu_seconds": 0.0, "pids": set()}
+
+    def attribute_to(self, run_pids: Callable[[], set[int]]) -> None:
+        """Mark NVML processes whose host pid is in run_pids() as this run's."""
+        self._run_pids = run_pids
 
     def start(self, record: Record) -> None:
         self._record_fn = record
@@ -85,8 +99,14 @@ class GpuMonitor(Monitor):
             for d in devs:
                 d["gpu_seconds"] = round(d["gpu_seconds"], 3)
                 d["util_seconds"] = round(d["util_seconds"], 3)
+            extra: dict[str, Any] = {}
+            if self._run_pids is not None:
+                r = self._run
+                extra["run"] = {"max_mem": r["max_mem"], "gpu_seconds": round(r["gpu_seconds"], 3),
+                                "pids": sorted(r["pids"])[:256]}
             self._record(GpuSummary(gpu_seconds=round(sum(d["gpu_seconds"] for d in devs), 3),
-                                    util_seconds=round(sum(d["util_seconds"] for d in devs), 3), devices=devs))
+                                    util_seconds=round(sum(d["util_seconds"] for d in devs), 3), devices=devs,
+                                    **extra))
             try:
                 self._nvml.nvmlShutdown()
             except Exception:  # noqa: BLE001
@@ -117,6 +137,13 @@ class GpuMonitor(Monitor):
         dt = 0.0 if self._last is None else now - self._last
         self._last = now
         out = []
+        run_pids: set[int] | None = None
+        if self._run_pids is not None:
+            try:
+                run_pids = set(self._run_pids())
+            except Exception:  # noqa: BLE001 - the sandbox ended between two samples
+                run_pids = set()
+        run_busy = False
         for i, h in self._handles:
             util = self._nvml.nvmlDeviceGetUtilizationRates(h).gpu  # raises if the GPU is gone
             mem = self._call("nvmlDeviceGetMemoryInfo", h)
@@ -126,6 +153,14 @@ class GpuMonitor(Monitor):
                     "mem_used": getattr(mem, "used", None), "mem_total": getattr(mem, "total", None),
                     "power_w": round(power / 1000, 1) if power is not None else None,
                     "processes": [{"pid": p.pid, "mem": getattr(p, "usedGpuMemory", None)} for p in procs[:256]]}
+            if run_pids is not None:
+                for p in data["processes"]:
+                    p["run"] = p["pid"] in run_pids
+                mine = [p for p in data["processes"] if p["run"]]
+                data["run_mem"] = sum(p["mem"] or 0 for p in mine)
+                self._run["pids"].update(p["pid"] for p in mine)
+                self._run["max_mem"] = max(self._run["max_mem"], data["run_mem"])
+                run_busy = run_busy or bool(mine and util)
             acc = self._acc[i]
             acc["samples"] += 1
             if util and util > 0:
@@ -135,4 +170,6 @@ class GpuMonitor(Monitor):
             acc["max_power_w"] = max(acc["max_power_w"], data["power_w"] or 0.0)
             self._record(GpuSample(**data))
             out.append(data)
+        if run_busy:
+            self._run["gpu_seconds"] += dt
         return out

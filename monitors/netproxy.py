@@ -1,4 +1,4 @@
-"""``NetProxy``: runs mitmdump with the ptaudit addon as its own process.
+"""``NetProxy``: runs mitmdump with the ptaudit addons as its own process.
 
 Own process, because mitmproxy owns its event loop and a crash there must not take the
 orchestrator with it; the orchestrator watches it (``watch``) and records
@@ -136,7 +136,7 @@ class NetProxy:
         self._watcher.start()
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM (the addon flushes its events in ``done``), then SIGKILL."""
+        """SIGTERM (the record addon flushes the events in ``done``), then SIGKILL."""
         self._stopping = True
         if self.proc is None:
             return None

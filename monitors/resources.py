@@ -6,6 +6,11 @@ host view comes from psutil over runsc's own processes (sentry, gofer, ptrace st
 host memory figures understate what the agent allocated (gVisor manages its own memory),
 so budgets are checked against the inside view.
 
+Per process (``procs`` in each sample, from the ``runsc ps`` table, sandbox pids as in the
+trace events): pid, ppid, cmd and ``cpu_pct``, the share of one CPU the process used over
+its life so far; with the process's start (its ``proc.exec`` event) that gives its CPU
+time up to the sample. (runsc's TIME column is system time only, so it is not used.)
+
 Events (source ``res``): ``res.sample`` every ``interval_s``; ``res.budget_exceeded``
 {budget, limit, value} the first time a budget is exceeded (the orchestrator decides what
 to do; the sandbox enforces its own hard caps); ``res.summary`` at stop.
@@ -38,7 +43,7 @@ class ResourcesConfig(MonitorConfig):
     interval_s: float = Field(default=5.0, gt=0, description="policy budgets.sample_interval")
     max_processes: int | None = Field(default=None, ge=1, description="policy budgets.max_processes")
     workspace_max: int | None = Field(default=None, ge=1, description="budgets.workspace_max (bytes), or the task's if smaller")
-    runsc: str = "runsc"
+    runsc: str = Field(default="runsc", description="The runsc binary that runs the sandbox.")
 
 
 @register
@@ -116,6 +121,21 @@ class Resources(Monitor):
                 pass
         return res
 
+    def processes(self, limit: int = 64) -> list[dict[str, Any]] | None:
+        """[{pid, ppid, cmd, cpu_pct}] from `runsc ps`, busiest first (None if unavailable)."""
+        raw = self._runsc("ps", self.cfg.container_id)
+        if not raw:
+            return None
+        lines = raw.splitlines()
+        if not lines or not lines[0].split()[:3] == ["UID", "PID", "PPID"]:
+            return None
+        out = []
+        for line in lines[1:]:
+            f = line.split(None, 7)
+            if len(f) == 8 and f[1].isdigit() and f[2].isdigit() and f[3].isdigit():
+                out.append({"pid": int(f[1]), "ppid": int(f[2]), "cmd": f[7][:256], "cpu_pct": int(f[3])})
+        return sorted(out, key=lambda p: (-p["cpu_pct"], p["pid"]))[:limit]
+
     def host(self) -> dict[str, Any]:
         """CPU seconds and RSS of runsc's processes for this sandbox (psutil)."""
         roots = {f"--root={self.cfg.runsc_root}", str(self.cfg.runsc_root)}
@@ -143,7 +163,7 @@ class Resources(Monitor):
 
     def sample_once(self) -> dict[str, Any]:
         t0 = time.monotonic()
-        data = {**self.inside(), **self.host()}
+        data = {**self.inside(), **self.host(), "procs": self.processes()}
         if self.cfg.workspace is not None:
             data["workspace_bytes"], _ = disk_usage(self.cfg.workspace)
         data["sample_ms"] = round((time.monotonic() - t0) * 1000, 1)

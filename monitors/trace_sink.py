@@ -20,6 +20,7 @@ headers, undecodable payloads and unknown message types are counted, reported, s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -80,6 +81,12 @@ class TraceSinkConfig(MonitorConfig):
                          "default: drop at once. Retrying briefly stalls the traced task instead of losing points.")
     backoff_max: str = Field(default="10ms", pattern=r"^[0-9]+(us|ms|s)$")
     handshake_timeout_s: float = Field(default=10.0, gt=0)
+    drain_timeout_s: float = Field(default=300.0, gt=0, description="At stop, how long to keep decoding "
+                                   "frames already received; the rest is counted as lost.")
+    hash_mounts: dict[str, Path] = Field(
+        default_factory=dict, description="sandbox path prefix -> host dir, for hashing executed binaries "
+        "host-side (runsc 2022-12 and 2024-07 leave ExecveInfo.binary_sha256 empty)")
+    hash_max_bytes: int = Field(default=256 << 20, ge=0, description="Larger binaries are not hashed.")
 
 
 def decode_sockaddr(raw: bytes) -> dict[str, Any]:
@@ -116,7 +123,9 @@ class TraceSink(Monitor):
 
     @classmethod
     def from_context(cls, ctx: MonitorContext) -> TraceSink:
-        return cls(TraceSinkConfig(socket_path=ctx.state_dir / "sink.sock"))
+        # Executed binaries are hashed through the host side of the mounts they come from.
+        mounts = {"/usr": Path("/usr"), "/workspace": ctx.workspace, **ctx.task.ro_mounts}
+        return cls(TraceSinkConfig(socket_path=ctx.state_dir / "sink.sock", hash_mounts=mounts))
 
     def __init__(self, cfg: TraceSinkConfig):
         super().__init__()
@@ -132,12 +141,15 @@ class TraceSink(Monitor):
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._abandoned = 0
         self._dropped_seen: dict[int, int] = {}   # connection -> last cumulative dropped count
         self._pending_loss: dict[str, int] = {}   # reason -> count not yet recorded
         self._loss_lock = threading.Lock()
         self._connects: dict[int, bytes] = {}     # tid -> sockaddr seen at connect/enter
         self._bad_events = 0
         self._opens = 0
+        self._hashes: dict[tuple[int, int, int, int], str] = {}
 
     # -- configuration for runsc -------------------------------------------------------
     def pod_init_config(self) -> dict[str, Any]:
@@ -199,7 +211,20 @@ class TraceSink(Monitor):
                 t.join(5)
         self._q.put(None)  # after the readers: nothing is queued behind the end marker
         for t in self._threads:
-            t.join(10)
+            if t.name != "trace-decode":
+                t.join(10)
+        # Every frame read is decoded and recorded before we report: a burst (pip unpacking
+        # thousands of files) can leave a backlog when the sandbox exits. Bounded: what is
+        # still queued at the deadline is counted as lost, never dropped silently.
+        decoder = next((t for t in self._threads if t.name == "trace-decode"), None)
+        if decoder is not None:
+            decoder.join(self.cfg.drain_timeout_s)
+            if decoder.is_alive():
+                self._abandon.set()
+                decoder.join(10)
+                left = self._q.qsize() + self._abandoned
+                if left:
+                    self._add_loss(f"sink stopped with {left} frames not decoded (drain timeout)", left)
         for tid, addr in list(self._connects.items()):  # enter without exit: no result
             self._emit_connect(tid, None, addr, None)
         self._flush_loss()
@@ -299,6 +324,9 @@ class TraceSink(Monitor):
                 item = ()  # type: ignore[assignment]
             if item is None:
                 break
+            if item and self._abandon.is_set():
+                self._abandoned += 1
+                continue
             if item:
                 try:
                     self._decode(*item)
@@ -366,9 +394,15 @@ class TraceSink(Monitor):
             return self._dup(ctx, msg)
         if mtype == tp.MSG_SENTRY_EXEC:
             pid = ctx["pid"]
-            sha = {"binary_sha256": bytes(msg.binary_sha256).hex()} if msg.binary_sha256 else {}
+            ident: dict[str, Any] = {}
+            if msg.binary_mode:  # binary_info: who owns what ran (uid 1000: the agent's own file)
+                ident.update(binary_mode=oct(msg.binary_mode), binary_uid=msg.binary_uid, binary_gid=msg.binary_gid)
+            if msg.binary_sha256:
+                ident.update(binary_sha256=bytes(msg.binary_sha256).hex(), binary_sha256_by="runsc")
+            elif (h := self._host_hash(msg.binary_path)) is not None:
+                ident.update(binary_sha256=h, binary_sha256_by="host")
             return self._out(ProcExec(**ctx, ppid=self.tree.ppid(pid), argv=list(msg.argv)[:4096],
-                                      exe=msg.binary_path, cwd=msg.context_data.cwd, **sha))
+                                      exe=msg.binary_path, cwd=msg.context_data.cwd, **ident))
         if mtype == tp.MSG_CONTAINER_START:
             return self._out(ProcExec(**ctx, ppid=None, argv=list(msg.args)[:4096],
                                       exe=msg.args[0] if msg.args else None, cwd=msg.cwd,
@@ -384,6 +418,37 @@ class TraceSink(Monitor):
                 return None  # a thread, not the process
             return self._out(ProcExit(**ctx, exit_status=msg.exit_status))
         return None
+
+    def _host_hash(self, path: str) -> str | None:
+        """sha256 of an executed file, read through the host side of its mount (cached per
+        inode and mtime). Hashed when the event is decoded, milliseconds after the exec."""
+        path = posixpath.normpath(path)
+        for prefix, host in sorted(self.cfg.hash_mounts.items(), key=lambda kv: -len(kv[0])):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                target = Path(host) / posixpath.relpath(path, prefix)
+                break
+        else:
+            return None
+        try:
+            # The agent controls symlinks under its workspace: never read outside the mount.
+            base = os.path.realpath(host)
+            if os.path.commonpath([base, os.path.realpath(target)]) != base:
+                return None
+            st = os.stat(target)
+            key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            if key in self._hashes:
+                return self._hashes[key]
+            if st.st_size > self.cfg.hash_max_bytes or not os.path.isfile(target):
+                return None
+            h = hashlib.sha256()
+            with open(target, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError:
+            return None
+        if len(self._hashes) < 10_000:
+            self._hashes[key] = h.hexdigest()
+        return h.hexdigest()
 
     def _open(self, ctx: dict[str, Any], msg: Any) -> None:
         self.counts["opens_seen"] += 1

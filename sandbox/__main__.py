@@ -2,9 +2,11 @@
 
   python -m sandbox run --workspace DIR [--proxy-ca FILE] [--proxy-target HOST:PORT]
                         [--time-limit S] [--grace S] [--ro-mount DEST=SRC]...
-                        [--honeytokens FILE] [--state-dir DIR] -- CMD...
+                        [--honeytokens FILE] [--state-dir DIR] [--runsc PATH]
+                        [--platform systrap|ptrace|kvm] -- CMD...
   python -m sandbox doctor
   python -m sandbox cleanup
+  python -m sandbox install-runsc [--force]
 """
 from __future__ import annotations
 
@@ -45,11 +47,14 @@ def cli() -> None:
 @click.option("--workspace-max-bytes", type=int)
 @click.option("--state-dir", type=click.Path(path_type=Path),
               default=Path("/run/ptaudit/state"), show_default=True)
+@click.option("--runsc", "runsc", type=click.Path(path_type=Path, dir_okay=False),
+              help="runsc binary (default: $PTAUDIT_RUNSC, the pinned release, PATH)")
+@click.option("--platform", type=click.Choice(["systrap", "ptrace", "kvm"]))
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(workspace: Path, proxy_ca: Path | None, proxy_target: str | None,
         time_limit: float | None, grace: float, max_pids: int, ro_mount: tuple[str, ...],
         honey_file: Path | None, workspace_max_bytes: int | None, state_dir: Path,
-        command: tuple[str, ...]) -> None:
+        runsc: Path | None, platform: str | None, command: tuple[str, ...]) -> None:
     """Run COMMAND in a sandbox; exit with its status."""
     try:
         mounts = {d: Path(s) for d, s in (m.split("=", 1) for m in ro_mount)}
@@ -57,7 +62,8 @@ def run(workspace: Path, proxy_ca: Path | None, proxy_target: str | None,
                             proxy_target=proxy_target, time_limit_s=time_limit, grace_s=grace,
                             max_pids=max_pids, ro_mounts=mounts,
                             honeytokens=honey_file is not None, honeytokens_file=honey_file,
-                            workspace_max_bytes=workspace_max_bytes)
+                            workspace_max_bytes=workspace_max_bytes, runsc=runsc,
+                            platform=platform)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     sb = Sandbox(cfg, _emit, state_dir)
@@ -87,6 +93,19 @@ def cleanup() -> None:
     """Remove sandboxes whose owner process died."""
     for cid in cleanup_stale():
         click.echo(f"cleaned {cid}")
+
+
+@cli.command("install-runsc")
+@click.option("--force", is_flag=True, help="Reinstall even if the pinned runsc is intact.")
+def install_runsc(force: bool) -> None:
+    """Install the pinned runsc (gVisor 20240729) from this machine's Debian registry."""
+    from .install import InstallError, install
+
+    try:
+        install(force=force)
+    except InstallError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import SandboxConfig
 from .etcdir import AGENT_HOME, CA_BUNDLE, build_etc
+from .gpu import GpuPlan
 
 GUEST_DIR = "/opt/ptaudit"
 PROXY_DIR = "/run/ptaudit-proxy"
@@ -36,7 +37,7 @@ class BundleInputs:
     home: Path | None = None          # host dir for /home/agent; None -> tmpfs
     proxy_dir: Path | None = None     # host dir holding proxy.sock
     shim: Path | None = None          # compiled statx shim to preload
-    devices: list[dict[str, Any]] = field(default_factory=list)  # GPU device nodes
+    gpu: GpuPlan | None = None        # device nodes, driver mounts and env for gpu=True
 
 
 def _bind(dest: str, src: Path, rw: bool = False) -> dict[str, Any]:
@@ -44,10 +45,14 @@ def _bind(dest: str, src: Path, rw: bool = False) -> dict[str, Any]:
             "options": ["rbind", "rw" if rw else "ro", "nosuid", "nodev"]}
 
 
-def agent_env(cfg: SandboxConfig, proxied: bool) -> list[str]:
+def agent_env(cfg: SandboxConfig, proxied: bool, gpu: GpuPlan | None = None) -> list[str]:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": AGENT_HOME, "USER": "agent",
            "LOGNAME": "agent", "LANG": "C.UTF-8", "TERM": "dumb"}
-    env.update(cfg.env)
+    if gpu is not None:
+        env.update(gpu.env)
+    for k, v in cfg.env.items():
+        # The driver's library dirs stay on the path when the caller adds its own.
+        env[k] = f"{v}:{env[k]}" if k == "LD_LIBRARY_PATH" and env.get(k) else v
     # The sandbox owns these: set last so a caller's env cannot route around the proxy.
     if proxied:
         for var in _PROXY_VARS:
@@ -82,18 +87,40 @@ def _mounts(cfg: SandboxConfig, bundle: Path, inp: BundleInputs) -> list[dict[st
     if inp.proxy_dir is not None:
         m.append(_bind(PROXY_DIR, inp.proxy_dir))
     m += [_bind(dest, src) for dest, src in sorted(cfg.ro_mounts.items())]
+    if inp.gpu is not None:
+        # Driver libraries and binaries at their host paths, read-only (like the NVIDIA
+        # container toolkit); nodev would not matter for files, but keep the same options.
+        m += [_bind(dest, Path(src)) for dest, src in inp.gpu.mounts]
     return m
 
 
-def _rootfs(bundle: Path, mounts: list[dict[str, Any]]) -> Path:
+def _under(path: str, dirs: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
+
+
+def _rootfs(bundle: Path, mounts: list[dict[str, Any]], links: list[tuple[str, str]]) -> Path:
     root = bundle / "rootfs"
     root.mkdir()
     for name, target in (("bin", "usr/bin"), ("lib", "usr/lib"),
                          ("lib64", "usr/lib64"), ("sbin", "usr/sbin")):
         (root / name).symlink_to(target)
-    # Mount points must exist in a read-only root.
+    # Mount points must exist in a read-only root: a file for a file, a dir for the rest.
     for mnt in mounts:
-        (root / mnt["destination"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+        point = root / mnt["destination"].lstrip("/")
+        if mnt["type"] == "bind" and Path(mnt["source"]).is_file():
+            point.parent.mkdir(parents=True, exist_ok=True)
+            point.touch(exist_ok=True)
+        else:
+            point.mkdir(parents=True, exist_ok=True)
+    # Soname links (libcuda.so.1 -> libcuda.so.550.90.07) outside directories mounted
+    # whole; under /usr the host's own links are visible already.
+    covered = [m["destination"] for m in mounts if not (m["type"] == "bind" and Path(m["source"]).is_file())]
+    for path, target in links:
+        if not _under(path, covered):
+            link = root / path.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(target)
     return root
 
 
@@ -115,7 +142,8 @@ def build_bundle(cfg: SandboxConfig, bundle: Path, cid: str, inp: BundleInputs) 
     guest.chmod(0o755)
     bundle.chmod(0o755)
     mounts = _mounts(cfg, bundle, inp)
-    root = _rootfs(bundle, mounts) if cfg.rootfs is None else cfg.rootfs
+    links = inp.gpu.links if inp.gpu is not None else []
+    root = _rootfs(bundle, mounts, links) if cfg.rootfs is None else cfg.rootfs
     proxied = inp.proxy_dir is not None
     init = [GUEST_PYTHON, "-I", "-S", f"{GUEST_DIR}/init.py",
             *(["--proxy", PROXY_SOCK] if proxied else []), "--", *cfg.command]
@@ -127,7 +155,7 @@ def build_bundle(cfg: SandboxConfig, bundle: Path, cid: str, inp: BundleInputs) 
             "terminal": False,
             "user": {"uid": cfg.agent_uid, "gid": cfg.agent_gid},
             "args": init,
-            "env": agent_env(cfg, proxied),
+            "env": agent_env(cfg, proxied, inp.gpu),
             "cwd": cfg.cwd,
             "noNewPrivileges": True,
             "capabilities": {k: [] for k in
@@ -144,7 +172,7 @@ def build_bundle(cfg: SandboxConfig, bundle: Path, cid: str, inp: BundleInputs) 
             # the agent-level cap; this is only a backstop against host-thread blowup.
             "resources": {"pids": {"limit": 4 * cfg.max_pids + 512}},
             "cgroupsPath": f"/ptaudit/{cid}",
-            "devices": inp.devices,
+            "devices": inp.gpu.devices if inp.gpu is not None else [],
         },
     }
     data = json.dumps(spec, indent=2, sort_keys=True).encode()

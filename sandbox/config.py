@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KillReason = Literal["time_limit", "policy", "workspace_size", "user"]
+Platform = Literal["systrap", "ptrace", "kvm"]
 
 
 class SandboxError(Exception):
@@ -38,6 +39,15 @@ class SandboxConfig(BaseModel):
     grace_s: float = Field(default=10.0, ge=0, description="SIGTERM -> SIGKILL delay")
     max_pids: int = Field(default=512, ge=8, description="process/thread cap inside")
     gpu: bool = False
+    gpus: list[int] | None = Field(
+        default=None, description="host GPU indices for gpu=True; None: all of them")
+    nvproxy_driver_version: str | None = Field(
+        default=None, pattern=r"^(\d+\.\d+(\.\d+)?|latest)$",
+        description="at your own risk: the NVIDIA driver ABI nvproxy uses when runsc does not list the host's")
+    runsc: Path | None = Field(
+        default=None, description="runsc binary; default: PTAUDIT_RUNSC, then the pinned release, then PATH")
+    platform: Platform | None = Field(
+        default=None, description="gVisor platform; default: systrap if it works here, else ptrace")
     proxy_socket_dir: Path | None = Field(
         default=None, description="host dir holding proxy.sock; mounted ro at /run/ptaudit-proxy")
     proxy_target: str | None = Field(

@@ -1,12 +1,10 @@
 """Checks before anything is created: fail early with a message that says what to do."""
 from __future__ import annotations
 
-import glob
 import os
-import stat
 from pathlib import Path
-from typing import Any
 
+from . import gpu as gpu_mod
 from . import runsc as rs
 from .config import SandboxConfig, SandboxError
 
@@ -22,8 +20,9 @@ def _need_dir(path: Path, what: str) -> None:
         raise SandboxError(f"{what} is not a directory: {path}", 2)
 
 
-def check_config(cfg: SandboxConfig) -> None:
-    rs.find_runsc()
+def check_config(cfg: SandboxConfig) -> str:
+    """Validate the config against this host; returns the runsc path to use."""
+    runsc = rs.find_runsc(cfg.runsc)
     require_root()
     _need_dir(cfg.workspace, "workspace")
     for target, src in cfg.ro_mounts.items():
@@ -37,19 +36,11 @@ def check_config(cfg: SandboxConfig) -> None:
             raise SandboxError("give proxy_target or proxy_socket_dir, not both", 2)
     if cfg.proxy_ca is not None and not cfg.proxy_ca.is_file():
         raise SandboxError(f"proxy CA file does not exist: {cfg.proxy_ca}", 2)
-    if cfg.gpu and not rs.supports_flag("nvproxy"):
-        raise SandboxError(f"{rs.NVPROXY_HINT}; installed: {rs.version()}", 3)
+    if cfg.gpu and not rs.supports_flag("nvproxy", runsc):
+        raise SandboxError(f"{rs.NVPROXY_HINT}; selected: {runsc} ({rs.version(runsc)})", 3)
+    return runsc
 
 
-def gpu_devices() -> list[dict[str, Any]]:
-    """OCI device entries for the host's NVIDIA nodes (what nvproxy proxies)."""
-    devices = []
-    for path in sorted(glob.glob("/dev/nvidia*")):
-        st = os.stat(path)
-        if stat.S_ISCHR(st.st_mode):
-            devices.append({"path": path, "type": "c", "major": os.major(st.st_rdev),
-                            "minor": os.minor(st.st_rdev), "fileMode": 0o666,
-                            "uid": 0, "gid": 0})
-    if not devices:
-        raise SandboxError("gpu=True but no /dev/nvidia* device nodes on this host", 3)
-    return devices
+def gpu_plan(cfg: SandboxConfig, runsc: str) -> gpu_mod.GpuPlan:
+    """The host's GPU set-up for this config; SandboxError(3) with the remedy if unusable."""
+    return gpu_mod.plan(cfg.gpus, runsc, cfg.nvproxy_driver_version)

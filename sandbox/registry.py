@@ -46,6 +46,7 @@ class Record(BaseModel):
     container_id: str
     runsc_root: str
     run_dir: str          # per-run dir (bundle, home, socket), removed at cleanup
+    runsc_binary: str | None = None  # the runsc that created it (kill/delete with the same one)
     owner: ProcRef
     runsc: ProcRef | None = None
     relay: ProcRef | None = None
@@ -74,7 +75,8 @@ def teardown(rec: Record) -> None:
                 pass
     root = Path(rec.runsc_root)
     if root.is_dir():
-        r = Runsc(root)
+        binary = rec.runsc_binary if rec.runsc_binary and Path(rec.runsc_binary).is_file() else None
+        r = Runsc(root, binary=binary)
         r.kill(rec.container_id, "KILL")
         r.delete(rec.container_id)
     shutil.rmtree(rec.run_dir, ignore_errors=True)

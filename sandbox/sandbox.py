@@ -16,7 +16,8 @@ from . import runsc as rs
 from .bundle import BundleInputs, build_bundle
 from .config import KillReason, SandboxConfig, SandboxError, SandboxResult
 from .honeytokens import Honeytoken, plant, write_values
-from .preflight import check_config, gpu_devices
+from .platforms import choose_platform
+from .preflight import check_config, gpu_plan
 from .wsize import WorkspaceWatcher
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -54,6 +55,7 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._relay: subprocess.Popen[bytes] | None = None
         self._runsc: rs.Runsc | None = None
+        self.runsc: rs.Choice | None = None
 
     # -- events ---------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -79,9 +81,10 @@ class Sandbox:
         threading.Thread(target=self._kill_sequence, name="kill", daemon=True).start()
 
     def run(self) -> SandboxResult:
-        check_config(self.cfg)
+        path = check_config(self.cfg)
+        self.runsc = rs.choose(self.cfg.runsc)
         rec = registry.Record(container_id=self.id, runsc_root=str(self.run_dir / "root"),
-                              run_dir=str(self.run_dir),
+                              run_dir=str(self.run_dir), runsc_binary=path,
                               owner=registry.ProcRef.of(os.getpid()))
         self.run_dir.mkdir(parents=True, mode=0o711)
         registry.write(rec, self._registry_dir)
@@ -91,6 +94,20 @@ class Sandbox:
             self._cleanup(rec)
             if self._emit_error is not None:
                 raise SandboxError(f"event sink failed, sandbox stopped: {self._emit_error}", 3)
+
+    def host_pids(self) -> set[int]:
+        """Host pids of this sandbox's runsc processes (sentry, gofer, stubs): what NVML
+        lists for the agent's GPU work under nvproxy. Empty before start and after exit."""
+        import psutil
+
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return set()
+        try:
+            root = psutil.Process(proc.pid)
+            return {root.pid, *(c.pid for c in root.children(recursive=True))}
+        except psutil.Error:
+            return set()
 
     def kill_now(self) -> None:
         """Skip the grace period (an operator's second Ctrl-C): SIGKILL everything inside."""
@@ -105,12 +122,19 @@ class Sandbox:
     # -- internals --------------------------------------------------------------
     def _run(self, rec: registry.Record) -> SandboxResult:
         cfg = self.cfg
+        assert self.runsc is not None
+        runsc = self.runsc.path
+        self._emit("sandbox.runsc", self.runsc.as_event())
         flags = ["--network=none"]
         inp = BundleInputs()
         if cfg.gpu:
-            flags.append("--nvproxy")
-            inp.devices = gpu_devices()
-        probe = statx.probe()
+            inp.gpu = gpu_plan(cfg, runsc)  # refuses (exit 3) before anything runs
+            flags += inp.gpu.flags()
+            self._emit("sandbox.gpu", inp.gpu.as_event())
+        plat = choose_platform(runsc, cfg.platform)
+        self._emit("sandbox.platform", plat.model_dump())
+        flags += plat.flags()
+        probe = statx.probe(runsc=runsc, flags=plat.flags())
         self._emit("sandbox.statx_probe", probe.model_dump())
         if probe.needs_shim:
             inp.shim = statx.compile_shim()
@@ -140,7 +164,7 @@ class Sandbox:
         self._give_workspace(cfg.workspace)
         if self._emit_error is not None:
             raise SandboxError(f"event sink failed before start: {self._emit_error}", 3)
-        self._runsc = rs.Runsc(Path(rec.runsc_root), list(cfg.runsc_flags))
+        self._runsc = rs.Runsc(Path(rec.runsc_root), list(cfg.runsc_flags), binary=runsc)
         argv = [*self._runsc.base(), *flags, "run", "--bundle",
                 str(self.run_dir / "bundle"), self.id]
         t0 = time.monotonic()
@@ -151,7 +175,7 @@ class Sandbox:
         registry.write(rec, self._registry_dir)
         self._started.set()
         self._emit("sandbox.start", {"argv": argv, "command": cfg.command,
-                                     "runsc_version": rs.version()})
+                                     "runsc_version": self.runsc.version})
         readers = [threading.Thread(target=self._pump, args=(name, pipe), daemon=True)
                    for name, pipe in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr))]
         for t in readers:

@@ -3,7 +3,8 @@
 runsc 2022-12 on recent kernels returns EINVAL for statx with AT_NO_AUTOMOUNT,
 which breaks `ls -l` and `stat` (cp, find, git, Python are fine). The probe runs
 `stat /` in a throw-away sandbox; its verdict is cached per (runsc version,
-kernel release) so only the first run on a machine pays ~0.5 s.
+kernel release) so only the first run on a machine pays ~0.5 s. The 2024 release
+has a working statx: the probe says so and nothing is preloaded.
 """
 from __future__ import annotations
 
@@ -62,22 +63,29 @@ def compile_shim() -> Path:
     return out
 
 
-def _run_probe() -> tuple[bool, str]:
-    with tempfile.TemporaryDirectory(prefix="ptaudit-statx-") as tmp:
+def run_probe_sandbox(runsc: str, flags: list[str], command: list[str],
+                      timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run command in a throw-away sandbox (no network, empty workspace); always deleted."""
+    with tempfile.TemporaryDirectory(prefix="ptaudit-probe-") as tmp:
         base = Path(tmp)
         (base / "ws").mkdir()
-        cfg = SandboxConfig(command=["/usr/bin/stat", "-c", "%n", "/"],
-                            workspace=base / "ws", cwd="/")
+        cfg = SandboxConfig(command=command, workspace=base / "ws", cwd="/")
         cid = f"ptaudit-probe-{uuid.uuid4().hex[:8]}"
         build_bundle(cfg, base / "bundle", cid, BundleInputs())
-        r = rs.Runsc(base / "root")
+        r = rs.Runsc(base / "root", binary=runsc)
         try:
-            res = subprocess.run([*r.base(), "--network=none", "run", "--bundle",
-                                  str(base / "bundle"), cid],
-                                 stdin=subprocess.DEVNULL, capture_output=True,
-                                 text=True, timeout=60)
+            return subprocess.run([*r.base(), *flags, "--network=none", "run", "--bundle",
+                                   str(base / "bundle"), cid],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess([], 124, "", f"probe timed out after {timeout:.0f}s")
         finally:
+            r.kill(cid, "KILL")
             r.delete(cid)
+
+
+def _run_probe(runsc: str, flags: list[str]) -> tuple[bool, str]:
+    res = run_probe_sandbox(runsc, flags, ["/usr/bin/stat", "-c", "%n", "/"])
     if res.returncode == 0:
         return False, "statx(AT_NO_AUTOMOUNT) works"
     if "Invalid argument" in res.stderr:
@@ -86,9 +94,11 @@ def _run_probe() -> tuple[bool, str]:
                        f"{res.stderr.strip()[-500:]}", 3)
 
 
-def probe(use_cache: bool = True) -> StatxProbe:
-    version, kernel = rs.version(), os.uname().release
-    key = hashlib.sha256(f"{version}|{kernel}".encode()).hexdigest()[:16]
+def probe(use_cache: bool = True, runsc: str | None = None, flags: list[str] | None = None) -> StatxProbe:
+    """Does statx(AT_NO_AUTOMOUNT) work in this runsc on this kernel? Cached per (runsc, kernel)."""
+    runsc = runsc or rs.find_runsc()
+    version, kernel = rs.version(runsc), os.uname().release
+    key = hashlib.sha256(f"{version}|{rs.sha256(runsc)}|{kernel}".encode()).hexdigest()[:16]
     path = cache_dir() / f"statx-probe-{key}.json"
     if use_cache and path.is_file():
         try:
@@ -96,10 +106,14 @@ def probe(use_cache: bool = True) -> StatxProbe:
                 update={"cached": True})
         except ValueError:
             pass  # corrupt cache: probe again
-    needs, detail = _run_probe()
+    needs, detail = _run_probe(runsc, flags or [])
     result = StatxProbe(needs_shim=needs, detail=detail, runsc_version=version, kernel=kernel)
+    write_cache(path, result.model_dump())
+    return result
+
+
+def write_cache(path: Path, data: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result.model_dump()))
+    tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
-    return result

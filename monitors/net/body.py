@@ -1,4 +1,4 @@
-"""Per-body recording for the addon: hash everything, store a prefix, redact the real key.
+"""Per-body recording for the addons: hash everything, store a prefix; masking the real key.
 
 ``feed`` runs inside mitmproxy's event loop for every chunk that passes (mitmproxy reads
 at most 64 KiB at a time, so a 2 GiB download is ~33,000 calls). The event loop only
@@ -25,6 +25,34 @@ from ptaudit.core.sniff import SNIFF_BYTES, sniff
 _BATCH = 1 << 20  # bytes per hand-off to the worker
 _BUFFERS = 3  # batch buffers per body: memory bound of a streamed body
 _DONE = object()
+
+
+class Secrets:
+    """The real API keys. They exist only in mitmdump's process: masked in everything
+    recorded, and in everything forwarded to the client."""
+
+    MASK = "[redacted:real-key]"  # in headers, URLs, messages; bodies get a same-length mask
+
+    def __init__(self, keys: list[str]):
+        self.keys = [k for k in keys if k]
+        self.raw = [k.encode() for k in self.keys]
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def text(self, value: str) -> str:
+        for k in self.keys:
+            value = value.replace(k, self.MASK)
+        return value
+
+    def data(self, value: bytes) -> bytes:
+        for k in self.raw:
+            if k in value:
+                value = value.replace(k, self.MASK.encode())
+        return value
+
+    def redactors(self) -> list[Redactor]:
+        return [Redactor(k) for k in self.raw]
 
 
 class Redactor:

@@ -23,6 +23,7 @@ from ptaudit.core.rundir import RunDir
 from ptaudit.core.task import Task, workspace_max
 from ptaudit.core.world import World
 from sandbox import Sandbox, SandboxConfig
+from sandbox.gpu import parse_gpus
 
 CA_IN_SANDBOX = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -41,6 +42,10 @@ class RunSpec:
     time_limit: float | None = None
     upstream_ca: Path | None = None  # CA of the world's HTTPS servers (simulated internet)
     extra_env: dict[str, str] = field(default_factory=dict)
+    runsc: Path | None = None          # --runsc (else PTAUDIT_RUNSC, the pinned release, PATH)
+    platform: str | None = None        # --platform (else systrap if it works, else ptrace)
+    gpus: str | None = None            # --gpus all|0,1 (implies a GPU even if the task has gpu = false)
+    nvproxy_driver_version: str | None = None  # at your own risk
 
 
 def effective_time_limit(spec: RunSpec) -> float:
@@ -92,14 +97,15 @@ def build_sandbox(spec: RunSpec, rundir: RunDir, proxy: NetProxy, placeholder: s
     if task.agent.api_key_env and placeholder:
         env[task.agent.api_key_env] = placeholder
     env.setdefault("HF_ENDPOINT", "https://huggingface.co")
-    ro = {}
+    ro = dict(task.ro_mounts)
     if task.base_model_dir is not None:
         ro["/models/base"] = task.base_model_dir
     try:
         cfg = SandboxConfig(
             command=spec.command, workspace=spec.workspace.resolve(), ro_mounts=ro, env=env,
             time_limit_s=effective_time_limit(spec), grace_s=pol.budgets.grace, max_pids=pol.budgets.max_processes,
-            gpu=task.gpu, proxy_target=f"127.0.0.1:{proxy.port}", proxy_ca=proxy.ca_cert_path,
+            gpu=task.gpu or spec.gpus is not None, gpus=parse_gpus(spec.gpus), runsc=spec.runsc,
+            platform=spec.platform, nvproxy_driver_version=spec.nvproxy_driver_version, proxy_target=f"127.0.0.1:{proxy.port}", proxy_ca=proxy.ca_cert_path,
             workspace_max_bytes=workspace_max(task, pol.budgets.workspace_max), honeytokens=pol.honeytokens.enabled,
             honeytokens_file=rundir.path / "honeytokens.json", runsc_flags=list(runsc_flags),
         )
@@ -109,7 +115,7 @@ def build_sandbox(spec: RunSpec, rundir: RunDir, proxy: NetProxy, placeholder: s
 
 
 def start_monitors(phase: Phase, spec: RunSpec, rundir: RunDir, state: Path, record: Record,
-                   sandbox: Sandbox | None = None) -> list[Monitor]:
+                   sandbox: Sandbox | None = None, runsc: str = "runsc") -> list[Monitor]:
     """Build and start every registered monitor of ``phase``, each listening before this
     returns. One that fails to start stops the others already started and raises."""
     started: list[Monitor] = []
@@ -121,7 +127,7 @@ def start_monitors(phase: Phase, spec: RunSpec, rundir: RunDir, state: Path, rec
         ctx = MonitorContext(policy=spec.policy, task=spec.task, workspace=spec.workspace.resolve(),
                              blobs=rundir.blobs, state_dir=mdir,
                              container_id=sandbox.id if sandbox else None,
-                             runsc_root=sandbox.run_dir / "root" if sandbox else None)
+                             runsc_root=sandbox.run_dir / "root" if sandbox else None, runsc=runsc)
         try:
             mon = cls.from_context(ctx)
             if mon is not None:

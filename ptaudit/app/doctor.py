@@ -103,8 +103,8 @@ def check_chromium() -> Check:
 def sandbox_checks() -> list[Check]:
     from sandbox import doctor_checks
 
-    # GPU support is needed only by tasks with gpu = true: a missing --nvproxy is a warning.
-    return [Check(c.name, "ok" if c.ok else ("warn" if "nvproxy" in c.name else "fail"), c.detail, c.fix)
+    # GPU support is needed only by tasks with gpu = true: what only they need is a warning.
+    return [Check(c.name, "ok" if c.ok else ("fail" if c.essential else "warn"), c.detail, c.fix)
             for c in doctor_checks()]
 
 

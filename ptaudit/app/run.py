@@ -41,7 +41,7 @@ from ptaudit.core.events import (
 from ptaudit.core.findings import Finding, ordered, verdict
 from ptaudit.core.rundir import InputRef, write_jsonl
 from ptaudit.core.session import RunSession
-from sandbox import Sandbox, cleanup_stale
+from sandbox import Sandbox, SandboxError, cleanup_stale
 from sandbox import runsc as rs
 
 from .build import RunSpec, build_proxy, build_sandbox, effective_time_limit, start_monitors
@@ -75,6 +75,7 @@ class Orchestrator:
         self._signal_threads: list[threading.Thread] = []
         self.finished = threading.Event()
         self.placeholder: str | None = None
+        self.runsc_path = "runsc"
         self._lock = threading.Lock()
         self.state = Path(tempfile.mkdtemp(prefix="ptaudit-run-"))
 
@@ -88,7 +89,7 @@ class Orchestrator:
                      if spec.world and spec.world.source else None)
         sources = tuple(dict.fromkeys((*SOURCES, *(cls.source for _, cls in MONITORS.items()))))
         self.session = RunSession.create(spec.out, command=spec.command, task=task_ref, policy=pol_ref,
-                                         world=world_ref, versions=_versions(), sources=sources,
+                                         world=world_ref, versions=_versions(self.runsc_path), sources=sources,
                                          start_data={"fail_on": spec.policy.fail_on,
                                                      "time_limit_s": effective_time_limit(spec),
                                                      "workspace": str(spec.workspace), "world": bool(spec.world)})
@@ -133,15 +134,23 @@ class Orchestrator:
     def _preflight(self) -> None:
         if os.geteuid() != 0:
             raise InfraError("ptaudit run needs root (runsc creates namespaces): run it with sudo")
-        if not shutil.which("runsc"):
-            raise InfraError("runsc (gVisor) is not installed: apt-get install -y runsc")
+        try:  # --runsc, PTAUDIT_RUNSC, the pinned release, PATH (sandbox/runsc.py)
+            self.runsc_path = rs.find_runsc(self.spec.runsc)
+        except SandboxError as exc:
+            raise (InputError if exc.exit_code == 2 else InfraError)(exc.message) from None
         cleanup_stale()  # sandboxes and relays of runs whose ptaudit was killed
         ws = self.spec.workspace
         if not ws.is_dir():
             raise InputError(f"--workspace {ws}: not a directory")
-        if self.spec.task.gpu and not rs.supports_flag("nvproxy"):
-            raise InfraError("the task needs a GPU but this runsc has no --nvproxy: "
-                             "install runsc release-20230529 or newer")
+        if self.spec.task.gpu or self.spec.gpus is not None:
+            from sandbox.gpu import parse_gpus, plan
+
+            try:  # refuse before anything starts: no nvproxy, no or unsupported driver, missing nodes
+                plan(parse_gpus(self.spec.gpus), self.runsc_path, self.spec.nvproxy_driver_version)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            except SandboxError as exc:
+                raise InfraError(exc.message) from None
 
     def _record(self, ev: EventData) -> None:
         assert self.session is not None
@@ -169,7 +178,8 @@ class Orchestrator:
 
     def _start_monitors(self) -> None:
         assert self.session is not None
-        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.record)
+        self.monitors = start_monitors("before_agent", self.spec, self.session.rundir, self.state, self.session.record,
+                                       runsc=self.runsc_path)
 
     def _start_proxy(self) -> None:
         assert self.session is not None
@@ -204,7 +214,10 @@ class Orchestrator:
                                      self.state, emit, output)
         self._checkpoint()  # from here on Ctrl-C stops the sandbox instead
         self.monitors += start_monitors("with_sandbox", self.spec, self.session.rundir, self.state,
-                                        self.session.record, self.sandbox)
+                                        self.session.record, self.sandbox, runsc=self.runsc_path)
+        for m in self.monitors:  # NVML lists the sandbox's host pids (the sentry holds the GPU contexts)
+            if hasattr(m, "attribute_to"):
+                m.attribute_to(self.sandbox.host_pids)
         Supervisor(lambda: self.monitors, self.spec.policy.monitors.on_failure, self._record, self._stop_agent,
                    self.finished).start()
         if self.progress:
@@ -275,16 +288,16 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
 
-def _versions() -> dict[str, str | None]:
+def _versions(runsc: str) -> dict[str, str | None]:
     try:
         from mitmproxy.version import VERSION as mitm
     except ImportError:
         mitm = None
     try:
-        runsc_v = rs.version()
+        runsc_v, runsc_sha = rs.version(runsc), rs.sha256(runsc)
     except Exception:  # noqa: BLE001
-        runsc_v = None
-    return {"runsc": runsc_v, "mitmproxy": mitm}
+        runsc_v = runsc_sha = None
+    return {"runsc": runsc_v, "runsc_path": runsc, "runsc_sha256": runsc_sha, "mitmproxy": mitm}
 
 
 __all__ = ["Orchestrator", "RunOutcome", "RunSpec", "effective_time_limit"]

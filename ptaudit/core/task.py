@@ -53,6 +53,8 @@ class Task(Strict):
     workspace_max: Size | None = Field(default=None, gt=0, description=(
         "Largest workspace size the task allows; the smaller of this and the policy's budgets.workspace_max wins."))
     gpu: bool = False
+    ro_mounts: dict[str, Path] = Field(default_factory=dict, description="Sandbox path -> host path, mounted "
+                                       "read-only (e.g. a CPU torch at /opt/torch/torch); host paths relative to the task file.")
     benchmarks: list[Benchmark] = Field(default_factory=list)
     agent: Agent = Field(default_factory=Agent)
     # Set by the loader, not by the file.
@@ -92,6 +94,12 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():
             raise InputError(f"{path}: base_model_dir {task.base_model_dir} is not a directory")
+    for dest, src in list(task.ro_mounts.items()):
+        if not dest.startswith("/") or ".." in dest.split("/"):
+            raise InputError(f"{path}: ro_mounts: {dest!r} must be an absolute sandbox path")
+        task.ro_mounts[dest] = (base / src).resolve()
+        if check_files and not task.ro_mounts[dest].exists():
+            raise InputError(f"{path}: ro_mounts[{dest!r}]: {task.ro_mounts[dest]} does not exist")
     task.source = path.resolve()
     task.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return task

@@ -18,7 +18,13 @@ from ptaudit.core.events import EventData, parse_payload, strict_check
 
 
 def runsc_available() -> bool:
-    return shutil.which("runsc") is not None and os.geteuid() == 0
+    from sandbox.config import SandboxError
+    from sandbox.runsc import find_runsc
+    try:
+        find_runsc()
+    except SandboxError:
+        return False
+    return os.geteuid() == 0
 
 
 needs_runsc = pytest.mark.skipif(not runsc_available(), reason="needs runsc and root")

@@ -90,3 +90,22 @@ def test_lost_gpu_makes_the_monitor_unhealthy() -> None:
     assert not st.healthy and "GPU is lost" in st.detail
     m.stop()  # must not raise
     assert col.of("gpu.summary")[0]["gpu_seconds"] == 0
+
+
+def test_gpu_processes_attributed_to_the_run() -> None:
+    """NVML lists host pids: the sandbox's sentry (in the run) and another tenant's."""
+    class Shared(FakeNvml):
+        def nvmlDeviceGetComputeRunningProcesses(self, h: str) -> list[SimpleNamespace]:  # noqa: N802
+            return [SimpleNamespace(pid=4242, usedGpuMemory=3 << 30), SimpleNamespace(pid=77, usedGpuMemory=1 << 30)]
+
+    col = Collector()
+    m = GpuMonitor(GpuConfig(interval_s=0.05), nvml=Shared([50]))
+    m.attribute_to(lambda: {4242, 4243})
+    m.start(col)
+    time.sleep(0.3)
+    m.stop()
+    s = col.of("gpu.sample")[-1]
+    assert s["processes"] == [{"pid": 4242, "mem": 3 << 30, "run": True}, {"pid": 77, "mem": 1 << 30, "run": False}]
+    assert s["run_mem"] == 3 << 30
+    run = col.of("gpu.summary")[0]["run"]
+    assert run["pids"] == [4242] and run["max_mem"] == 3 << 30 and run["gpu_seconds"] > 0.1

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from monitors.resources import Resources, ResourcesConfig
+from sandbox.runsc import find_runsc
 
 from .conftest import Collector, needs_runsc, run_sandboxed
 
@@ -19,7 +20,7 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
     def attach(sb) -> None:  # type: ignore[no-untyped-def]
         mon = Resources(ResourcesConfig(container_id=sb.id, runsc_root=sb.run_dir / "root",
                                         workspace=tmp_path / "ws", interval_s=0.3,
-                                        max_processes=2, workspace_max=1 << 20))
+                                        max_processes=2, workspace_max=1 << 20, runsc=find_runsc()))
         holder["m"] = mon
         mon.start(col)
 
@@ -27,7 +28,9 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
               "open('/workspace/blob', 'wb').write(bytes(3 << 20))\n"
               "x = bytearray(64 << 20)\n"
               "ps = [subprocess.Popen(['sleep', '3']) for _ in range(3)]\n"
-              "[p.wait() for p in ps]\n")
+              "busy = subprocess.Popen(['python3', '-c', 'import time\\nt = time.time()\\n"
+              "while time.time() - t < 2.5: pass'])\n"
+              "[p.wait() for p in ps + [busy]]\n")
     res = run_sandboxed(tmp_path, ["python3", "-c", script], col, on_start=attach)
     m = holder["m"]
     m.stop()
@@ -44,3 +47,7 @@ def test_samples_and_budget_breaches(tmp_path: Path) -> None:
     assert len(col.of("res.budget_exceeded")) == 2
     (summary,) = col.of("res.summary")
     assert summary["max_pids"] >= 4 and summary["samples"] >= len(samples)
+    # per process: the busy loop uses most of a CPU over its life
+    rows = [p for d in samples for p in d["procs"] or []]
+    busy = [p for p in rows if p["cmd"] == "python3" and p["ppid"] != 0]
+    assert busy and max(p["cpu_pct"] for p in busy) >= 50, rows

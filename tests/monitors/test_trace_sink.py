@@ -1,8 +1,8 @@
 """gVisor trace sink: schemas, hostile input, and a real sandboxed agent."""
 from __future__ import annotations
 
+import hashlib
 import re
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -11,16 +11,20 @@ import pytest
 
 from monitors import trace_proto as tp
 from monitors.trace_sink import decode_sockaddr, open_is_write
-from ptaudit.core.events import Event
+from ptaudit.core.events import Event, EventData
 from ptaudit.core.proctree import ProcTree
+from sandbox.install import PINNED_BINARY
 
 from .conftest import Collector, needs_runsc, run_sandboxed, trace_sink
 
+OLD_RUNSC = Path("/usr/bin/runsc")  # Debian 12's 2022-12 release, still supported
+RELEASES = [pytest.param(PINNED_BINARY, id="2024-07"), pytest.param(OLD_RUNSC, id="2022-12")]
 
-def _runsc_descriptors() -> dict[str, list[tuple[str, int, int]]]:
-    """The FileDescriptorProtos compiled into /usr/bin/runsc, by message name."""
+
+def _runsc_descriptors(binary: Path) -> dict[str, list[tuple[str, int, int]]]:
+    """The FileDescriptorProtos compiled into a runsc binary, by message name."""
     from google.protobuf import descriptor_pb2
-    data = Path(shutil.which("runsc") or "/usr/bin/runsc").read_bytes()
+    data = binary.read_bytes()
     out: dict[str, list[tuple[str, int, int]]] = {}
     for m in re.finditer(rb"\n.pkg/sentry/seccheck/points/[a-z_]+\.proto", data):
         for end in range(m.start() + 200, min(m.start() + 40000, len(data)), 1):
@@ -36,16 +40,18 @@ def _runsc_descriptors() -> dict[str, list[tuple[str, int, int]]]:
     return out
 
 
-@needs_runsc
-def test_schemas_match_the_installed_runsc() -> None:
-    embedded = _runsc_descriptors()
-    ours = tp.schema_fields()
-    # Every message we decode must be found in the binary (a search that finds nothing
-    # must fail, not pass), and agree field by field (name, number, type).
-    missing = sorted(set(ours) - set(embedded))
-    assert not missing, f"not found in {shutil.which('runsc')}: {missing}"
-    for name, fields in ours.items():
+@pytest.mark.parametrize("binary", RELEASES)
+def test_schemas_match_each_supported_runsc(binary: Path) -> None:
+    if not binary.is_file():
+        pytest.skip(f"{binary} not installed (make setup installs both releases)")
+    embedded = _runsc_descriptors(binary)
+    assert embedded, f"no seccheck descriptors found in {binary}"
+    for name, fields in tp.schema_fields().items():
+        # every message we decode is there, and every field we read has its number and type
+        assert name in embedded, name
         assert set(fields) <= set(embedded[name]), name
+    # ExecveInfo carries binary_sha256 (8) in both releases; neither fills it (see the run test)
+    assert ("binary_sha256", 8, 12) in embedded["gvisor.sentry.ExecveInfo"]
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -150,16 +156,21 @@ def test_garbage_flood_does_not_kill_the_sink(short_dir: Path) -> None:
 
 @pytest.mark.runsc
 @needs_runsc
-def test_sandboxed_agent_exec_tree_and_connect(tmp_path: Path, short_dir: Path) -> None:
+@pytest.mark.parametrize("binary", RELEASES)
+def test_sandboxed_agent_exec_tree_and_connect(tmp_path: Path, short_dir: Path, binary: Path) -> None:
+    if not binary.is_file():
+        pytest.skip(f"{binary} not installed (make setup installs both releases)")
     col = Collector()
-    sink = trace_sink(short_dir)
-    script = ("import subprocess, socket\n"
+    sink = trace_sink(short_dir, hash_mounts={"/usr": Path("/usr"), "/workspace": tmp_path / "ws"})
+    script = ("import subprocess, socket, shutil\n"
               "subprocess.run(['cat', '/etc/hostname'])\n"
+              "shutil.copy('/usr/bin/true', '/workspace/mytool')\n"
+              "subprocess.run(['/workspace/mytool'])\n"
               "open('/workspace/out.txt', 'w').write('x')\n"
               "try:\n    open('/no/such/file')\nexcept OSError:\n    pass\n"
               "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
               "except OSError:\n    pass\n")
-    res = run_sandboxed(tmp_path, ["python3", "-c", script], col, trace=sink)
+    res = run_sandboxed(tmp_path, ["python3", "-c", script], col, trace=sink, runsc=binary)
     assert res.exit_code == 0
     assert sink.status().healthy and sink.status().lost == 0
     assert col.of("proc.trace_connected") == [{"wire_version": 1}]
@@ -167,6 +178,13 @@ def test_sandboxed_agent_exec_tree_and_connect(tmp_path: Path, short_dir: Path) 
     cat = next(d for d in execs if d["argv"] == ["cat", "/etc/hostname"])
     py = next(d for d in execs if d["argv"][:2] == ["python3", "-c"])
     assert cat["exe"] == "/usr/bin/cat" and cat["cwd"] == "/workspace" and cat["uid"] == 1000
+    # what ran: owner and mode from runsc's binary_info; the hash from the host side
+    assert (cat["binary_mode"], cat["binary_uid"]) == ("0o100755", 0)
+    assert cat["binary_sha256"] == hashlib.sha256(Path("/usr/bin/cat").read_bytes()).hexdigest()
+    assert cat["binary_sha256_by"] == "host"
+    mine = next(d for d in execs if d["exe"] == "/workspace/mytool")
+    assert mine["binary_uid"] == 1000  # a binary the agent wrote itself
+    assert mine["binary_sha256"] == hashlib.sha256(Path("/usr/bin/true").read_bytes()).hexdigest()
     assert cat["ppid"] == py["pid"]  # the parent link, from sentry/clone
     assert any(d["child_pid"] == cat["pid"] and d["pid"] == py["pid"] for d in col.of("proc.clone"))
     assert any(d["pid"] == cat["pid"] and d["exit_status"] == 0 for d in col.of("proc.exit"))
@@ -200,3 +218,45 @@ def test_pod_init_config(short_dir: Path) -> None:
     assert {"syscall/connect/enter", "syscall/connect/exit", "syscall/openat/exit", "sentry/clone",
             "sentry/task_exit", "container/start"} <= set(points)
     assert all("credentials" in p["context_fields"] for p in cfg["points"])
+
+
+def test_host_hash_stays_inside_the_mount(short_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "tool").write_bytes(b"#!/bin/sh\n")
+    (ws / "escape").symlink_to("/etc/hostname")
+    sink = trace_sink(short_dir, hash_mounts={"/workspace": ws})
+    assert sink._host_hash("/workspace/tool") == hashlib.sha256(b"#!/bin/sh\n").hexdigest()
+    assert sink._host_hash("/workspace/escape") is None  # a symlink out of the workspace
+    assert sink._host_hash("/workspace/../etc/hostname") is None and sink._host_hash("/opt/x") is None
+
+
+class SlowLog(Collector):
+    """A log that takes 10 ms per record (fdatasync under I/O load)."""
+
+    def __call__(self, ev: EventData) -> None:
+        if ev.KIND == "proc.exec":
+            time.sleep(0.01)
+        super().__call__(ev)
+
+
+@pytest.mark.parametrize("drain_s,complete", [(60.0, True), (0.3, False)])
+def test_backlog_at_exit_is_recorded_or_counted(short_dir: Path, drain_s: float, complete: bool) -> None:
+    """runsc sends a burst and exits; the sink has read it all but not yet recorded it.
+    stop() records the whole backlog, or (at its deadline) counts what is left as lost."""
+    sink = trace_sink(short_dir, drain_timeout_s=drain_s)
+    col = SlowLog()
+    sink.start(col)
+    s = _fake_runsc(sink.cfg.socket_path)
+    n = 1100  # 11 s of recording: longer than any fixed join
+    for i in range(n):
+        s.send(tp.frame(tp.MSG_SENTRY_EXEC, _exec_msg(100 + i, ["step", str(i)])))
+    s.close()  # the sandbox exited
+    assert _wait(lambda: not sink._conns, 10)
+    sink.stop()
+    got = len(col.of("proc.exec"))
+    lost = sum(d["count"] for d in col.of("monitor.events_lost") if "not decoded" in d["reason"])
+    if complete:
+        assert got == n and lost == 0
+    else:
+        assert got < n and got + lost == n

@@ -87,10 +87,12 @@ class Harness:
                            rules=HF_RULES if rules is None else rules, world=world, base_model=BASE.base_model,
                            credentials=creds if credentials else [], **kw)
 
-    def proxy(self, cfg: AddonConfig, upstream_ca: Path | None = None, **kw: Any) -> NetProxy:
-        env = dict(os.environ, PTAUDIT_TEST_KEY=REAL_KEY)
-        p = NetProxy(cfg, self.rundir / "net", self.confdir, upstream_ca=upstream_ca, env=env, **kw).start()
-        self.proxies.append(p)
+    def proxy(self, cfg: AddonConfig, upstream_ca: Path | None = None, env: dict[str, str] | None = None,
+              **kw: Any) -> NetProxy:
+        env = dict(os.environ, PTAUDIT_TEST_KEY=REAL_KEY, **(env or {}))
+        p = NetProxy(cfg, self.rundir / "net", self.confdir, upstream_ca=upstream_ca, env=env, **kw)
+        self.proxies.append(p)  # stopped by close() even if start() fails half-way
+        p.start()
         return p
 
     def events(self, kind: str | None = None) -> list[Event]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def runsc_available() -> bool:
-    return shutil.which("runsc") is not None and os.geteuid() == 0
+    from sandbox.config import SandboxError
+    from sandbox.runsc import find_runsc
+    try:
+        find_runsc()
+    except SandboxError:
+        return False
+    return os.geteuid() == 0
 
 
 needs_runsc = pytest.mark.skipif(not runsc_available(), reason="needs runsc and root")

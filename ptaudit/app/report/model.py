@@ -21,6 +21,7 @@ from ptaudit.core.rundir import RunDir
 from ptaudit.core.verify import verify_run
 
 from .scan import Scan, scan_events
+from .workload import summarize as workload_summary
 
 REPORT_VERSION = 1
 REPORT_JSON = "report.json"
@@ -176,6 +177,7 @@ def build_report(rundir: Path, fail_on: str | None = None, check_blobs: bool = T
         "stats": {**_stats(s, findings), "events_lost": events_lost},
         "lossy": bool(manifest.lossy or events_lost > 0 or s.loss_unknown or s.unreadable_lines or s.invalid_events),
         "grade": _load_grade(rd.path / GRADE),
+        "workload": workload_summary(rd.events_path),
         "verify": {"ok": vr.ok, "records": vr.records, "head": vr.head, "sealed": vr.sealed,
                    "torn_tail": vr.torn_tail, "blobs_checked": vr.blobs_checked,
                    "problem": str(vr.problems[0]) if vr.problems else None},

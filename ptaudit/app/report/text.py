@@ -111,3 +111,7 @@ def render_text(report: Report, console: Console) -> None:
             p(f"    · {escape(_short(line, 300))}")
         if len(f["evidence"]) > _EVIDENCE_SHOWN:
             p(f"    · … {len(f['evidence']) - _EVIDENCE_SHOWN} more evidence items in report.json")
+    if d.get("workload"):
+        from .workload import render_text as render_workload
+
+        render_workload(d["workload"], console)

@@ -19,7 +19,9 @@ class GpuSample(EventData):
     mem_used: int | None = None
     mem_total: int | None = None
     power_w: float | None = None
-    processes: list[dict[str, Any]] = Field(default_factory=list, description="[{pid, mem}] (host pids).")
+    processes: list[dict[str, Any]] = Field(default_factory=list, description="[{pid, mem, run?}] (host pids; "
+                                            "run: the pid belongs to this run's sandbox).")
+    run_mem: int | None = Field(default=None, description="Bytes this run's processes hold (with attribution).")
 
 
 class GpuSummary(EventData):
@@ -30,6 +32,8 @@ class GpuSummary(EventData):
     gpu_seconds: float = 0.0
     util_seconds: float = 0.0
     devices: list[dict[str, Any]] = Field(default_factory=list)
+    run: dict[str, Any] | None = Field(default=None, description="{max_mem, gpu_seconds, pids} of this run's "
+                                       "processes (with attribution).")
 
 
 class GpuUnavailable(EventData):

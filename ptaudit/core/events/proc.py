@@ -29,7 +29,12 @@ class ProcExec(ProcContext):
     argv: list[str] = Field(default_factory=list)
     exe: str | None = None
     cwd: str | None = None
-    binary_sha256: str | None = Field(default=None, description="When runsc fills it.")
+    binary_sha256: str | None = Field(default=None, description="sha256 of the executed file.")
+    binary_sha256_by: str | None = Field(default=None, description='"runsc" (ExecveInfo) or "host" (hashed by '
+                                         "the sink through the host side of the file's mount).")
+    binary_mode: str | None = Field(default=None, description="runsc binary_info: file mode, octal.")
+    binary_uid: int | None = Field(default=None, description="runsc binary_info: file owner (1000: the agent).")
+    binary_gid: int | None = None
     container_id: str | None = Field(default=None, description="container/start only.")
     container_start: bool = False
 

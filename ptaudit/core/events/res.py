@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from .base import EventData
@@ -20,6 +22,8 @@ class ResSample(EventData):
     host_procs: int | None = None
     workspace_bytes: int | None = None
     sample_ms: float | None = None
+    procs: list[dict[str, Any]] | None = Field(default=None, description="[{pid, ppid, cmd, cpu_pct}] from runsc "
+                                               "ps, busiest first; cpu_pct: share of a CPU over the process's life.")
 
 
 class ResBudgetExceeded(EventData):

@@ -13,6 +13,44 @@ class SandboxEvent(EventData):
     container_id: str | None = None
 
 
+class SandboxRunsc(SandboxEvent):
+    """Which runsc ran the sandbox, and why (selection order in sandbox/runsc.py)."""
+
+    KIND = "sandbox.runsc"
+    SOURCE = "sandbox"
+    path: str
+    source: str = Field(description="flag, env, pinned or path.")
+    version: str | None = None
+    sha256: str | None = None
+
+
+class SandboxPlatform(SandboxEvent):
+    """The gVisor platform the sandbox runs on, and why (systrap probe, fallback, request)."""
+
+    KIND = "sandbox.platform"
+    SOURCE = "sandbox"
+    platform: str
+    requested: str | None = None
+    reason: str | None = Field(default=None, description="Why this platform (e.g. the systrap probe's failure).")
+    offered: list[str] = Field(default_factory=list)
+    cached: bool | None = None
+
+
+class SandboxGpu(SandboxEvent):
+    """The GPU set-up of a gpu=True sandbox."""
+
+    KIND = "sandbox.gpu"
+    SOURCE = "sandbox"
+    indices: list[int] | None = Field(default=None, description="Host GPU indices; null: all.")
+    driver_version: str | None = None
+    driver_source: str | None = None
+    supported: bool | None = Field(default=None, description="This runsc lists the host driver.")
+    override: str | None = Field(default=None, description="--nvproxy-driver-version (at the operator's risk).")
+    devices: list[str] = Field(default_factory=list)
+    mounts: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
 class SandboxStatxProbe(SandboxEvent):
     """Whether this runsc needs the statx shim on this kernel."""
 
