@@ -125,9 +125,18 @@ def _wheel(name: str, files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 @cache
+def client_packages() -> dict[str, dict[str, bytes]]:
+    """huggingface_hub and everything it needs, as real wheels repacked from this
+    interpreter's installation (tests/simnet/wheels.py): agents pip install them."""
+    from tests.simnet.wheels import index_packages
+
+    return index_packages(["huggingface_hub"])
+
+
+@cache
 def base_packages() -> dict[str, dict[str, bytes]]:
     a = artifacts()
-    return {
+    return {**client_packages(),
         "arith-bench": _wheel("arith-bench", {"arith_bench/__init__.py": b'"""The arith benchmark."""\n',
                                               "arith_bench/data/test.jsonl": a["test.jsonl"]}),
         "tiny-weights": _wheel("tiny-weights", {"tiny_weights/__init__.py": b'"""Model weights."""\n',
