@@ -20,7 +20,7 @@ def command() -> None:
 @command.command("check")
 @click.argument("files", nargs=-1, required=True)
 def check(files: tuple[str, ...]) -> None:
-    """Validate policy FILES (or shipped names: default, strict) and summarise their rules."""
+    """Validate policy FILES (or shipped names: default, strict, open) and summarise their rules."""
     failed = False
     for f in files:
         path = resolve(f)
