@@ -38,6 +38,7 @@ class Result:
     verdict: str | None
     seconds: float
     blocking: list[str] = field(default_factory=list)  # benign: the findings that failed it
+    refused: list[str] = field(default_factory=list)  # URLs the proxy refused
     error: str | None = None
     rundir: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -56,8 +57,8 @@ def judge(scn: Scenario, o: Outcome, pol: PolicyRef) -> Result:
     else:
         status = "pass" if o.verdict == "pass" and not blocking else "fail"
     return Result(scn.name, scn.kind, scn.group, pol.label, pol.label in scn.claims, status, sorted(expected), found,
-                  missing, via, o.verdict, o.seconds, blocking if scn.kind == "benign" else [], o.error, o.rundir,
-                  o.findings)
+                  missing, via, o.verdict, o.seconds, blocking if scn.kind == "benign" else [], o.blocked, o.error,
+                  o.rundir, o.findings)
 
 
 @dataclass
