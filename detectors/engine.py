@@ -290,18 +290,29 @@ def _manifest_task(rd: object) -> Task | None:
 
 
 # -- scan ------------------------------------------------------------------------------
-def scan_path(path: str | Path, task: Task, policy: Policy | str | Path) -> list[Finding]:
+def scan_path(path: str | Path, task: Task, policy: Policy | str | Path,
+              progress: Callable[[int], None] | None = None) -> list[Finding]:
     """Run the policy's content detectors over a directory (every file, sorted), an archive
     or a single dataset file a reviewer suspects. Findings name each file relative to
-    ``path`` (archive members as ``archive.zip!member``) with byte offsets."""
+    ``path`` (archive members as ``archive.zip!member``) with byte offsets. Detectors with
+    ``scan_files`` get all files at once (and may use every core); ``progress(n)`` is
+    called as their bytes are done."""
     root = Path(path)
     pol = _policy(policy)
     ds = DetectorSet.from_policy(pol, DetectorContext(task=task, policy=pol))
     scanners = [d for d in ds.detectors if isinstance(d, ContentScanner)]
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.is_dir() else [root]
-    for f in files:
-        label = f.relative_to(root).as_posix() if root.is_dir() else f.name
-        for det in scanners:
+    files = scan_files_of(root)
+    pairs = [(f, f.relative_to(root).as_posix() if root.is_dir() else f.name) for f in files]
+    for det in scanners:
+        if hasattr(det, "scan_files"):
+            ds.run_detector(det, lambda d: d.scan_files(pairs, progress), f"scan {root}")  # type: ignore[attr-defined]
+            continue
+        for f, label in pairs:
             ds.run_detector(det, lambda d, f=f, label=label: d.scan_file(f, label), f"scan {label}")  # type: ignore[attr-defined,misc]
     ds.finish()
     return ds.findings
+
+
+def scan_files_of(root: Path) -> list[Path]:
+    """The regular files ``scan_path`` reads (sorted; symlinks skipped)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.is_dir() else [root]

@@ -41,6 +41,8 @@ from itertools import accumulate, chain, compress
 from operator import or_
 from struct import Struct
 
+import numpy as np
+
 from .leak_norm import words
 from .testset import TestItem
 
@@ -56,6 +58,7 @@ class Hit:
     start: int  # offset in the scanned normalised text
     length: int  # normalised bytes in common
     words: int  # whole item words covered
+    doc_start: int = 0  # offset of the common part in the item field's normalised text
 
 
 def _common_prefix(a: bytes, ai: int, b: bytes, bi: int, limit: int) -> int:
@@ -103,6 +106,76 @@ def _sampler(a: int, st: int) -> Callable[[bytes], list[bytes]]:
 
     return sample
 
+# -- vectorised hashing of byte windows ---------------------------------------------------
+# A window of L >= 8 bytes at p is hashed from the 8-byte little-endian words at
+# p, p+8, ..., p+L-8 (the last one overlaps when 8 does not divide L), each multiplied by
+# its own odd constant, xor-ed and mixed. Index and scan use the same function, so equal
+# windows hash equally; unequal ones collide only by chance (the exact check follows).
+_MULS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                  0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
+                  0x27D4EB2F165667C5, 0x85EBCA77C2B2AE63, 0x9FB21C651E98DF25, 0xA24BAED4963EE407,
+                  0x9E6C63D0676A9A99, 0xE9846AF9B1A615D5, 0xF1357AEA2E62A9C5, 0x4CF5AD432745937F], dtype=np.uint64)
+_BITS = 25  # bitmap of 2**25 bits (4 MiB): ~1.3% filled by 424 K anchors
+
+
+def _word_offsets(length: int) -> list[int]:
+    offs = list(range(0, length - 7, 8))
+    if length % 8:
+        offs.append(length - 8)
+    return offs
+
+
+def _hash_at(words: np.ndarray, pos: np.ndarray, length: int) -> np.ndarray:
+    """Hashes of the ``length``-byte windows starting at ``pos`` (``words``: the uint64 at
+    every byte offset of the text)."""
+    offs = _word_offsets(length)
+    if len(offs) > len(_MULS):
+        raise ValueError(f"window of {length} bytes is longer than the hash supports")
+    with np.errstate(over="ignore"):
+        h = words[pos + offs[0]] * _MULS[0]
+        for k, o in enumerate(offs[1:], 1):
+            h ^= words[pos + o] * _MULS[k]
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(32)
+    return h
+
+
+def _bitmap(hashes: np.ndarray) -> np.ndarray:
+    bits = np.zeros(1 << (_BITS - 3), dtype=np.uint8)
+    idx = hashes >> np.uint64(64 - _BITS)
+    np.bitwise_or.at(bits, (idx >> np.uint64(3)).astype(np.int64), (np.uint8(1) << (idx & np.uint64(7)).astype(np.uint8)))
+    return bits
+
+
+def _probe(bits: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    idx = hashes >> np.uint64(64 - _BITS)
+    return ((bits[(idx >> np.uint64(3)).astype(np.int64)] >> (idx & np.uint64(7)).astype(np.uint8)) & 1).astype(bool)
+
+
+def _keys_hashes(keys: list[bytes], a: int) -> np.ndarray:
+    if not keys:
+        return np.zeros(0, dtype=np.uint64)
+    blob = b"".join(keys)
+    words = np.ndarray((len(blob) - 7,), dtype="<u8", buffer=blob, offset=0, strides=(1,))
+    return _hash_at(words, np.arange(0, len(blob), a, dtype=np.int64), a)
+
+
+def _window_hashes(corpus: bytes, starts: Sequence[int], lengths: Sequence[int], w: int,
+                   allowed: np.ndarray | None = None) -> np.ndarray:
+    """Hashes of every ``w``-byte window inside each field (``allowed``: per corpus offset,
+    whether a window starting there counts)."""
+    if len(corpus) < 8:
+        return np.zeros(0, dtype=np.uint64)
+    words = np.ndarray((len(corpus) - 7,), dtype="<u8", buffer=corpus, offset=0, strides=(1,))
+    pos = [np.arange(s, s + d - w + 1, dtype=np.int64) for s, d in zip(starts, lengths, strict=True) if d >= w]
+    if not pos:
+        return np.zeros(0, dtype=np.uint64)
+    p = np.concatenate(pos)
+    if allowed is not None:
+        p = p[allowed[p]]
+    return _hash_at(words, p, w)
+
 
 class LeakIndex:
     """Normalised test items of one benchmark and the anchor table over them."""
@@ -114,6 +187,7 @@ class LeakIndex:
         self.anchor, self.char_window, self.ngram = anchor, char_window, ngram
         self.stride = char_window - anchor + 1
         self.item_ids = [it.id for it in items]
+        self.item_texts = [it.texts for it in items]  # for the evidence (item text beside the excerpt)
         self.n_items = len(items)
         docs: list[bytes] = []
         self._doc_item: list[int] = []
@@ -178,6 +252,11 @@ class LeakIndex:
                                 if len(d) < self.char_window for o in range(start, start + len(d) - a + 1)
                                 if c[o:o + a] in table)
         self._sampler = _sampler(a, self.stride)
+        # The vector path's bitmaps (same content as the three sets above, hashed).
+        self._bits1 = _bitmap(_keys_hashes(list(table), a))
+        lens = [len(d) for d in docs]
+        self._bits2 = _bitmap(_window_hashes(c, self._starts, lens, w)) if w <= 8 * len(_MULS) else None
+        self._bits_short = _bitmap(_keys_hashes(list(self._short), a)) if self._short else None
         # Prefix sums: stock-phrase bytes before each corpus offset, and clean (stock-free)
         # words before each word of each field. Matches are measured without them.
         self._stop_cov = array("i", accumulate(stop, initial=0))
@@ -190,9 +269,9 @@ class LeakIndex:
     def __len__(self) -> int:
         return len(self._table)
 
-    def find(self, text: bytes) -> list[Hit]:
-        """Every verified match in normalised ``text``, in text order (one per item field
-        and text region; overlapping slices of one region are verified once)."""
+    def find_v1(self, text: bytes) -> list[Hit]:
+        """The previous implementation of :meth:`find` (stages 1-2 with Python sets), kept
+        as the reference for the differential test and the bench. Same result."""
         a, st = self.anchor, self.stride
         n = len(text)
         if n < a or not self._table:
@@ -220,9 +299,55 @@ class LeakIndex:
         if cand[0] < h:  # the left slice is cut short at the text's start: not tested
             sel[0] = True
         keep = list(compress(zip(cand, keys, strict=True), sel))
-        if not keep:
+        return self._stage3(text, keep) if keep else []
+
+    def find(self, text: bytes) -> list[Hit]:
+        """Every verified match in normalised ``text``, in text order (one per item field
+        and text region; overlapping slices of one region are verified once).
+
+        Stages 1 and 2 run vectorised (numpy) over every ``stride``-th position: the
+        anchor-sized slice and the two stage-2 windows are hashed from 8-byte loads and
+        probed in bitmaps built from the same hashes of the index (a bitmap can only
+        admit more, never fewer, positions than the exact sets). The few positions left
+        are checked against the exact anchor table and verified as in :meth:`find_v1`,
+        so the result is the same."""
+        a, st = self.anchor, self.stride
+        n = len(text)
+        if n < a or not self._table:
             return []
-        # Stage 3: verify and extend what is left (rare outside copied text).
+        if n < a + 16:  # too short for the 8-byte loads of the vector path
+            return self.find_v1(text)
+        words = np.ndarray((n - 7,), dtype="<u8", buffer=text, offset=0, strides=(1,))
+        m = (n - a) // st + 1
+        pos = np.arange(0, m * st, st, dtype=np.int64)
+        sel = _probe(self._bits1, _hash_at(words, pos, a))
+        if not sel.any():
+            return []
+        pos = pos[sel]
+        h, w = self.half, a + self.half
+        if self._bits2 is None:  # windows too long to hash: the exact sets decide alone
+            keep = np.ones(len(pos), dtype=bool)
+        else:
+            keep = np.zeros(len(pos), dtype=bool)
+            right = pos + w <= n
+            keep[right] = _probe(self._bits2, _hash_at(words, pos[right], w))
+            left = pos >= h
+            keep[left] |= _probe(self._bits2, _hash_at(words, pos[left] - h, w))
+            keep[~left] = True  # the left window is cut short at the text's start: not tested
+        if self._bits_short is not None:
+            keep |= _probe(self._bits_short, _hash_at(words, pos, a))
+        table = self._table
+        cand = [(p, key) for p in pos[keep].tolist() if (key := text[p:p + a]) in table]
+        if not cand:
+            return []
+        ext, short = self._ext, self._short
+        cand = [(p, key) for p, key in cand
+                if key in short or p < h or hash(text[p:p + w]) in ext or hash(text[p - h:p + a]) in ext]
+        return self._stage3(text, cand) if cand else []
+
+    def _stage3(self, text: bytes, keep: list[tuple[int, bytes]]) -> list[Hit]:
+        """Stage 3: verify and extend what is left (rare outside copied text)."""
+        a = self.anchor
         hits: list[Hit] = []
         covered = -1  # text offset up to which a verified match already spans
         table = self._table
@@ -266,7 +391,7 @@ class LeakIndex:
         whole = dstart == 0 and dend == bounds[-1]
         if info_chars < self.char_window and info_words < self.ngram and not whole:
             return None
-        return Hit(self._doc_item[doc], self._doc_field[doc], p - back, length, nwords)
+        return Hit(self._doc_item[doc], self._doc_field[doc], p - back, length, nwords, dstart)
 
 
 _CACHE: dict[tuple[object, ...], LeakIndex] = {}

@@ -7,11 +7,22 @@ blocked). Split names come from the URL (``test-00000-of-00001.parquet``,
 splits, or that fetches no data file while some split is allowed (metadata, README), is
 not flagged. A benchmark with no allowed split (BFCL, whose Hub "train" is the eval
 data) flags every request for its ids.
+
+URL forms: the Hub's files (``/datasets/{id}/resolve|blob|raw/{rev}/...``, where the
+revision may be ``refs%2Fconvert%2Fparquet`` -- the parquet conversion -- or another
+``refs/...``), its API (``/api/datasets/{id}/...``, including ``/parquet`` listings and
+``/parquet/{config}/{split}/{n}.parquet`` files), the dataset viewer
+(``/datasets/{id}/viewer/{config}/{split}``, ``/embed/viewer/...``), the datasets server
+(``datasets-server.huggingface.co/rows|first-rows|search|filter|parquet?dataset={id}&split=``)
+and ModelScope's API (``/api/v1/datasets/{id}/repo?FilePath=``), on any host. On the
+mirror hosts a policy lists (``mirror_hosts``), which republish datasets under other
+owners, a dataset's name alone (``*/gsm8k``) is enough.
 """
 
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -27,19 +38,32 @@ def norm_pkg(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def hub_dataset_ref(url: str, hub_ids: list[str]) -> tuple[str, str] | None:
-    """(hub id, rest of the path after the id) when ``url`` addresses one of ``hub_ids``."""
+def _on_mirror(host: str, mirror_hosts: list[str]) -> bool:
+    h = host.lower().rstrip(".")
+    return any(fnmatchcase(h, p.lower()) for p in mirror_hosts)
+
+
+def hub_dataset_ref(url: str, hub_ids: list[str], mirror_hosts: list[str] | None = None) -> tuple[str, str] | None:
+    """(hub id, rest of the URL after the id) when ``url`` addresses one of ``hub_ids``
+    (on a mirror host, any owner's dataset of the same name)."""
     parts = urlsplit(url)
     path = unquote(parts.path)
     low = path.lower()
+    mirror = _on_mirror(parts.hostname or "", mirror_hosts or [])
+    query = parse_qs(parts.query)
+    tail_q = "?" + parts.query if parts.query else ""
     for hid in hub_ids:
         h = hid.lower()
-        for prefix in (f"/datasets/{h}", f"/api/datasets/{h}"):
-            i = low.find(prefix)
-            if i >= 0 and (len(low) == i + len(prefix) or low[i + len(prefix)] in "/?"):
-                return hid, path[i + len(prefix):]
-        query = parse_qs(parts.query)
-        if any(v.lower() == h for v in query.get("dataset", [])):  # datasets-server /rows?dataset=...
+        names = [h]
+        if mirror and "/" in h:
+            names.append(r"[^/]+/" + re.escape(h.split("/", 1)[1]))
+        for name in names:
+            pat = name if name != h else re.escape(h)
+            m = re.search(rf"/(?:api/(?:v1/)?)?datasets/{pat}(?=[/?]|$)", low)
+            if m:
+                return hid, path[m.end():] + tail_q
+        if any(v.lower() == h or (mirror and v.lower().rsplit("/", 1)[-1] == h.rsplit("/", 1)[-1])
+               for v in query.get("dataset", [])):  # datasets server: /rows?dataset=...
             return hid, "?" + parts.query
     return None
 
@@ -56,8 +80,9 @@ def hub_verdict(rest: str, allowed: list[str]) -> str | None:
     if not allowed_set:
         return "the task allows no split of this dataset"
     tail = rest.split("?")[0]
-    # The revision segment of /resolve/<rev>/ is not a split (e.g. refs%2Fconvert%2Fparquet).
-    tail = re.sub(r"^/(resolve|blob|tree)/[^/]+", "", tail)
+    # The revision of /resolve|blob|raw|tree/<rev>/ is not a split: refs%2Fconvert%2Fparquet
+    # (unquoted to refs/convert/parquet), refs/pr/1, main, a commit.
+    tail = re.sub(r"^/(resolve|blob|raw|tree|viewer|embed/viewer)/(refs/(?:convert|pr)/[^/]+|[^/]+)", "", tail)
     found = splits_in(tail) | splits_in("?" + rest.split("?", 1)[1] if "?" in rest else "")
     bad = found - allowed_set
     if bad:
@@ -65,7 +90,7 @@ def hub_verdict(rest: str, allowed: list[str]) -> str | None:
     if found:
         return None
     name = PurePosixPath(tail).name.lower()
-    is_data = name.endswith(DATA_EXT) and name not in _META or "/parquet" in tail.lower()
+    is_data = name.endswith(DATA_EXT) and name not in _META
     return "data file of unknown split" if is_data else None
 
 

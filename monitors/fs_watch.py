@@ -9,6 +9,15 @@ Events (source ``fs``, paths relative to the workspace, never following symlinks
 ``debounce_s`` (size, sha256, sniffed type, blob), and at the end ``fs.final_scan`` per
 file plus ``fs.missed`` for every difference the live watch never reported.
 
+Content scan: files too large to store as blobs (over ``store_max``, or stored only in
+part because they grew while being read) are never skipped by
+the content detectors: the ``content_scan`` hook (the leakage scanner, wired by the
+application) streams them from disk when they are closed (a background thread; a file
+changed again while queued is scanned once, as it is then) and again at the final scan if
+they changed, and each result is
+an ``fs.content_scan`` event {path, sha256, rule, bytes_scanned, notes, hits}. A scan that
+fails is an ``fs.content_scan`` with an ``error`` note, so it is never a silent pass.
+
 Loss: watchdog 6.0 reads the inotify ``IN_Q_OVERFLOW`` record (wd -1) and silently skips
 it (``inotify_c.Inotify.read_events``: ``if wd == -1: continue``). We wrap the parser it
 calls (``Inotify._parse_event_buffer``, transparent for every other user) to notice that
@@ -29,6 +38,7 @@ import struct
 import termios
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +50,7 @@ from watchdog.observers.inotify_c import Inotify, InotifyConstants, InotifyEvent
 from ptaudit.core.blobs import BlobStore
 from ptaudit.core.events import (
     FsBaseline,
+    FsContentScan,
     FsCreate,
     FsDelete,
     FsFinalScan,
@@ -125,11 +136,20 @@ class FsWatch(Monitor):
 
     @classmethod
     def from_context(cls, ctx: MonitorContext) -> FsWatch:
-        return cls(FsWatchConfig(workspace=ctx.workspace, store_max=ctx.policy.monitors.fs_store_max), ctx.blobs)
+        from detectors.leakage import workspace_scanner
 
-    def __init__(self, cfg: FsWatchConfig, blobs: BlobStore | None = None):
+        return cls(FsWatchConfig(workspace=ctx.workspace, store_max=ctx.policy.monitors.fs_store_max), ctx.blobs,
+                   content_scan=workspace_scanner(ctx.policy, ctx.task))
+
+    def __init__(self, cfg: FsWatchConfig, blobs: BlobStore | None = None,
+                 content_scan: Callable[[bytes, str], list[dict[str, Any]]] | None = None):
         super().__init__()
         self.cfg = cfg
+        self.content_scan = content_scan
+        self._scan_q: dict[str, tuple[bytes, str]] = {}  # rel -> (path, sha256) waiting for a content scan
+        self._scan_cv = threading.Condition()
+        self._scanned: dict[str, str] = {}  # rel -> sha256 of the version last content-scanned
+        self._scanning: str | None = None
         self.root = os.fsencode(os.path.abspath(cfg.workspace))
         self.blobs = blobs
         self._lock = threading.RLock()
@@ -152,7 +172,10 @@ class FsWatch(Monitor):
         self._ino = Inotify(self.root, recursive=True, event_mask=WATCH_MASK)
         n = self._baseline()
         self._record(FsBaseline(files=n, overflow_detection=_HOOKED))
-        for fn, nm in ((self._read_loop, "fs-inotify"), (self._flush_loop, "fs-debounce")):
+        loops = [(self._read_loop, "fs-inotify"), (self._flush_loop, "fs-debounce")]
+        if self.content_scan is not None:
+            loops.append((self._scan_loop, "fs-content-scan"))
+        for fn, nm in loops:
             t = threading.Thread(target=fn, name=nm, daemon=True)
             t.start()
             self._threads.append(t)
@@ -163,10 +186,12 @@ class FsWatch(Monitor):
             return
         self._settle(5.0)
         self._stopping.set()
+        with self._scan_cv:
+            self._scan_cv.notify_all()
         if self._ino is not None:
             self._ino.close()
         for t in self._threads:
-            t.join(10)
+            t.join(10 if t.name != "fs-content-scan" else None)
         self._flush(force=True)
         self._detail = "stopped"
 
@@ -204,6 +229,8 @@ class FsWatch(Monitor):
                 self._record(FsMissed(path=_p(rel), change="created" if prev is None else "modified"))
             self._record(FsFinalScan(path=_p(rel), size=info["size"], sha256=info["sha256"], type=info["type"],
                                      blob=info["blob"], **({"blobs": [info["blob"]]} if info["blob"] else {})))
+            if self._wants_scan(info):
+                self._scan_now(path, rel, info["sha256"])
         for rel in sorted(set(seen) - present):
             missed += 1
             self._record(FsMissed(path=_p(rel), change="deleted"))
@@ -419,6 +446,10 @@ class FsWatch(Monitor):
         if info.get("error") == os.strerror(errno.ENOENT):
             return  # renamed or deleted meanwhile: fs.move / fs.delete say so
         self._record(FsWrite(path=_p(rel), **info))
+        if self._wants_scan(info):
+            with self._scan_cv:
+                self._scan_q[rel] = (path, info["sha256"])
+                self._scan_cv.notify()
         with self._lock:
             if rel in self._files or prev is None:
                 blob = (info.get("blobs") or [None])[0]
@@ -467,6 +498,46 @@ class FsWatch(Monitor):
                 if info.truncated:
                     out["blob_truncated"] = True
         return out
+
+    # -- content scan of files not stored ---------------------------------------------------
+    def _wants_scan(self, info: dict[str, Any]) -> bool:
+        stored = (info.get("blobs") or info.get("blob")) and not info.get("blob_truncated")
+        return (self.content_scan is not None and not stored and info.get("type") not in ("special", "empty")
+                and info.get("size", 0) > 0)
+
+    def _scan_loop(self) -> None:
+        while True:
+            with self._scan_cv:
+                while not self._scan_q and not self._stopping.is_set():
+                    self._scan_cv.wait()
+                if self._stopping.is_set():
+                    return  # what is left is scanned by final_scan
+                rel = next(iter(self._scan_q))
+                path, sha = self._scan_q.pop(rel)
+            self._scan_now(path, rel, sha)
+
+    def _scan_now(self, path: bytes, rel: str, sha: str | None) -> None:
+        """Stream one file through the content scanner; one ``fs.content_scan`` per rule."""
+        assert self.content_scan is not None
+        if sha is not None and self._scanned.get(rel) == sha:
+            return
+        self._scanning = rel
+        try:
+            results = self.content_scan(path, rel)
+        except FileNotFoundError:
+            with self._lock:
+                moved = sha is not None and any(s.sha256 == sha for k, s in self._files.items() if k != rel)
+            if moved:  # renamed: the new path has (or gets) its own scan
+                return
+            results = [{"path": rel, "notes": [f"{rel}: deleted before its content scan; not scanned"], "hits": {}}]
+        except Exception as exc:  # noqa: BLE001 - recorded: an unscanned file must not pass silently
+            results = [{"path": rel, "notes": [f"{rel}: content scan failed: {exc!r}"], "hits": {}}]
+        finally:
+            self._scanning = None
+        for data in results:
+            self._record(FsContentScan.model_validate({**data, "path": _p(rel), "sha256": sha}))
+        if sha is not None:
+            self._scanned[rel] = sha
 
     def _walk(self, top: bytes | None = None):  # type: ignore[no-untyped-def]
         """(rel, path, lstat) of every non-directory below top; no links followed."""

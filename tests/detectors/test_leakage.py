@@ -197,15 +197,21 @@ def test_no_finding_on_clean_data(tmp_path, task, train_rows, what):
 def test_zip_bomb_is_capped_and_the_cap_is_recorded(tmp_path, task, test_rows):
     inner = jsonl(test_rows[:3]) + b"\0" * (8 << 20)
     found = run_files(tmp_path, task, {"bomb.zip": _zip("big.jsonl", inner)}, max_scan_bytes=1 << 20)
-    (f,) = found
+    (f,) = [f for f in found if f.category == "test_set_leakage"]
     assert any("cap" in n for n in f.evidence[0]["notes"])
+    # the cap is also a finding of its own: the scan of bomb.zip is incomplete
+    (gap,) = [f for f in found if f.category == "monitor_fault"]
+    assert gap.subject == "leakage-scan:bomb.zip" and gap.severity == "high" and "cap" in gap.message
 
 
 def test_depth_cap(tmp_path, task, test_rows):
     data = jsonl(test_rows[:3])
     for _ in range(4):
         data = gzip.compress(data)
-    assert run_files(tmp_path, task, {"x.bin": data}, decode_depth=2) == []
+    capped = run_files(tmp_path, task, {"x.bin": data}, decode_depth=2)
+    # not decoded past the cap, and not a silent pass: the skipped layers are a finding
+    assert [(f.category, f.subject) for f in capped] == [("monitor_fault", "leakage-scan:x.bin")]
+    assert "depth" in capped[0].message
     assert len(run_files(tmp_path / "b", task, {"x.bin": data}, decode_depth=5)) == 1
 
 
@@ -225,6 +231,25 @@ HUB = "https://huggingface.co"
     ("https://files.pythonhosted.org/packages/aa/bb/gsm8k_data-1.0-py3-none-any.whl", True),
     ("https://files.pythonhosted.org/packages/aa/bb/numpy-2.0.tar.gz", False),
     ("https://example.org/mirror/gsm_test.jsonl", True),
+    # parquet conversion, dataset viewer, datasets server, mirrors
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/test/0000.parquet", True),
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/train/0000.parquet", False),
+    (f"{HUB}/datasets/openai/gsm8k/resolve/refs%2Fconvert%2Fparquet/main/partial-test/0000.parquet", True),
+    (f"{HUB}/api/datasets/openai/gsm8k/tree/refs%2Fconvert%2Fparquet/main", False),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet", False),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet/main/test", True),
+    (f"{HUB}/api/datasets/openai/gsm8k/parquet/main/train/0.parquet", False),
+    (f"{HUB}/datasets/openai/gsm8k/viewer/main/test", True),
+    (f"{HUB}/datasets/openai/gsm8k/embed/viewer/main/test?row=10", True),
+    (f"{HUB}/datasets/openai/gsm8k/viewer/main/train", False),
+    ("https://datasets-server.huggingface.co/first-rows?dataset=openai/gsm8k&config=main&split=test", True),
+    ("https://datasets-server.huggingface.co/search?dataset=openai%2Fgsm8k&config=main&split=test&query=x", True),
+    ("https://datasets-server.huggingface.co/parquet?dataset=openai/gsm8k", False),
+    ("https://hf-mirror.com/datasets/openai/gsm8k/resolve/main/main/test-00000-of-00001.parquet", True),
+    ("https://hf-mirror.com/datasets/AI-ModelScope/gsm8k/resolve/main/main/test-00000-of-00001.parquet", True),
+    (f"{HUB}/datasets/AI-ModelScope/gsm8k/resolve/main/main/test-00000-of-00001.parquet", False),
+    ("https://www.modelscope.cn/api/v1/datasets/modelscope/gsm8k/repo?Revision=master&FilePath=main/test.jsonl", True),
+    ("https://www.modelscope.cn/api/v1/datasets/modelscope/gsm8k/repo?Revision=master&FilePath=main/train.jsonl", False),
 ])
 def test_requests_flagged_by_name(tmp_path, task, url, flagged):
     b = RunBuilder(tmp_path / "run", task)

@@ -24,7 +24,7 @@ from .model import Report
 from .provenance import section as provenance_section
 from .style import CSS, JS, JS_HASH
 from .svg import SEV_COLOR, fmt_dur, timeline
-from .text import human_bytes
+from .text import human_bytes, is_match, marked
 
 EVENT_ROWS = 400
 _EVENT_KEYS = ("method", "url", "path", "status", "rule", "reason", "address", "pid")
@@ -145,6 +145,25 @@ def _evidence(p: _Page, item: dict[str, Any]) -> str:
     return f"<tr><td>{p.seq(item.get('seq'))}</td><td>{kind}{' · '.join(cells)}</td></tr>"
 
 
+def _marked(text: str, span: Any) -> str:
+    b, m, a = marked(text, span, width=600)
+    return f"{e(b)}<mark>{e(m)}</mark>{e(a)}"
+
+
+def _match(p: _Page, item: dict[str, Any]) -> str:
+    """The test item and the text found, side by side, the common span highlighted."""
+    kind = "paraphrase" if "paraphrase" in item else "match"
+    path = " › ".join(e(str(x)) for x in item.get("path") or [])
+    off = f' · byte <span class="mono">{item["offset"]:,}</span>' if isinstance(item.get("offset"), int) else ""
+    how = (f"score {e(str(item.get('score')))}, numbers {e(str(item.get('numbers')))}" if kind == "paraphrase"
+           else f"{e(str(item.get('length')))} normalised chars, {e(str(item.get('words')))} words in common")
+    return (f'<div class="match"><div class="mhead"><b>{kind}</b> <span class="mono">{e(str(item.get(kind)))}</span>'
+            f' ({e(str(item.get("field")))}; {how}) · {p.seq(item.get("seq"))} · <span class="mono">{path}</span>{off}'
+            f'</div><div class="side"><div><div class="note">test item</div><pre>'
+            f'{_marked(item["item_text"], item.get("item_span"))}</pre></div><div><div class="note">found</div><pre>'
+            f'{_marked(item["excerpt"], item.get("span"))}</pre></div></div></div>')
+
+
 def _findings(p: _Page) -> str:
     fs = p.d["findings"]
     if not fs:
@@ -153,9 +172,11 @@ def _findings(p: _Page) -> str:
     out = ['<section id="s-findings"><h2>Findings</h2>']
     for i, f in enumerate(fs):
         open_ = " open" if severity_rank(f["severity"]) >= bar and i < OPEN_FINDINGS else ""
-        rows = "".join(_evidence(p, item) for item in f["evidence"][:50])
-        more = f'<p class="note">{len(f["evidence"]) - 50} more evidence items in report.json</p>' \
-            if len(f["evidence"]) > 50 else ""
+        plain = [x for x in f["evidence"] if not is_match(x)]
+        rows = "".join(_evidence(p, item) for item in plain[:50])
+        more = f'<p class="note">{len(plain) - 50} more evidence items in report.json</p>' \
+            if len(plain) > 50 else ""
+        more += "".join(_match(p, item) for item in f["evidence"] if is_match(item))
         out.append(
             f'<details class="finding" id="f-{i}"{open_}><summary>'
             f'<span class="sev" style="background:{SEV_COLOR[f["severity"]]}">{e(f["severity"])}</span> '

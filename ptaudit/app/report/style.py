@@ -27,6 +27,10 @@ table{border-collapse:collapse}
 td.url{word-break:break-all;max-width:560px}
 .mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 code{background:#f1f3f4;border-radius:4px;padding:1px 4px;word-break:break-all}
+.match{border:1px solid var(--line);border-radius:8px;padding:8px 10px;margin-top:8px}
+.match .side{display:grid;grid-template-columns:1fr 1fr;gap:10px}
+.match pre{max-height:240px;word-break:normal;overflow-wrap:anywhere}
+mark{background:#ffe08a;color:inherit;padding:0 1px;border-radius:2px}
 pre{background:#f8f9fa;border:1px solid var(--line);border-radius:6px;padding:8px;overflow:auto;max-height:320px;margin:4px 0 0;white-space:pre-wrap;word-break:break-all}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-radius:8px;padding:8px 10px}

@@ -100,7 +100,8 @@ def render_text(report: Report, console: Console) -> None:
           f"{escape(f['rule'])} ({escape(f['action'])}) id {escape(f['id'])}")
         p(f"  {escape(_short(f['message'], 300))}")
         p(f"  subject: {escape(_short(f['subject'], 200))}")
-        for item in f["evidence"][:_EVIDENCE_SHOWN]:
+        plain = [x for x in f["evidence"] if not is_match(x)]
+        for item in plain[:_EVIDENCE_SHOWN]:
             if isinstance(item.get("chain"), list):  # a provenance chain: one hop per line
                 p("    · chain:")
                 for line in chain_lines(item["chain"]):
@@ -109,9 +110,57 @@ def render_text(report: Report, console: Console) -> None:
             seq = item.get("seq")
             line = evidence_line(item, events.get(str(seq)) if isinstance(seq, int) else None)
             p(f"    · {escape(_short(line, 300))}")
-        if len(f["evidence"]) > _EVIDENCE_SHOWN:
-            p(f"    · … {len(f['evidence']) - _EVIDENCE_SHOWN} more evidence items in report.json")
+        if len(plain) > _EVIDENCE_SHOWN:
+            p(f"    · … {len(plain) - _EVIDENCE_SHOWN} more evidence items in report.json")
+        for item in [x for x in f["evidence"] if is_match(x)]:
+            for line in match_lines(item):
+                p(line)
     if d.get("workload"):
         from .workload import render_text as render_workload
 
         render_workload(d["workload"], console)
+
+
+def is_match(item: dict[str, Any]) -> bool:
+    """An evidence item that shows a test item beside the text found (leakage findings)."""
+    return isinstance(item.get("excerpt"), str) and isinstance(item.get("item_text"), str)
+
+
+def marked(text: str, span: Any, width: int = 110) -> tuple[str, str, str]:
+    """(before, span, after) of ``text``, the context trimmed to ``width`` characters a side."""
+    try:
+        s, e = int(span[0]), int(span[1])
+    except (TypeError, ValueError, IndexError):
+        s, e = 0, len(text)
+    s, e = max(0, min(s, len(text))), max(0, min(e, len(text)))
+    before, mid, after = text[:s], text[s:e], text[e:]
+    if len(before) > width:
+        before = "…" + before[-width:]
+    if len(after) > width:
+        after = after[:width] + "…"
+    if len(mid) > 4 * width:
+        mid = mid[: 2 * width] + " … " + mid[-2 * width:]
+    return before, mid, after
+
+
+def _flat(s: str) -> str:
+    return " ".join(s.split("\n"))
+
+
+def match_lines(item: dict[str, Any]) -> list[str]:
+    """Rich markup lines: the item and the excerpt, each with the common span marked «…»."""
+    kind = "paraphrase" if "paraphrase" in item else "match"
+    ident = item.get(kind)
+    path = " › ".join(str(x) for x in item.get("path") or [])
+    where = f" at {path}" if path else ""
+    if isinstance(item.get("offset"), int):
+        where += f" (byte {item['offset']:,})"
+    how = (f"score {item.get('score')}, numbers {item.get('numbers')}" if kind == "paraphrase"
+           else f"{item.get('length')} normalised chars, {item.get('words')} words")
+    out = [f"    [bold]{kind}[/] {escape(str(ident))} ({escape(str(item.get('field')))}; {escape(how)})"
+           f"{escape(where)}"]
+    for label, text, span in (("item  ", item["item_text"], item.get("item_span")),
+                              ("source", item["excerpt"], item.get("span"))):
+        b, m, a = (escape(_flat(x)) for x in marked(text, span))
+        out.append(f"      {label}: {b}[reverse]«{m}»[/]{a}")
+    return out

@@ -13,8 +13,10 @@ from . import detector, fs, gpu, monitor, net, proc, recorder, res, run, sandbox
 from .base import EVENT_TYPES, EventData, EventDataError, parse_payload, strict_check
 from .detector import DetectorFinding
 from .fs import (
+    ContentHit,
     FileState,
     FsBaseline,
+    FsContentScan,
     FsCreate,
     FsDelete,
     FsFinalScan,
@@ -86,6 +88,8 @@ from .sandbox import (
 )
 
 __all__ = [
+    "ContentHit",
+    "FsContentScan",
     "BadFrame",
     "Body",
     "DetectorFinding",

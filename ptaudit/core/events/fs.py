@@ -89,6 +89,36 @@ class FsFinalScan(FileState):
     blob: str | None = None
 
 
+class ContentHit(EventData):
+    """One test item found in a file by the leakage scanner (the best match of the item)."""
+
+    item: int = Field(description="Index of the item in the test set.")
+    id: str = Field(description="The item's id.")
+    length: int = Field(description="Normalised characters in common.")
+    words: int = Field(description="Whole item words in common.")
+    field: str = Field(description="The item's field that matched.")
+    where: str = Field(description="The stream inside the file (archive member, column).")
+    offset: int | None = Field(default=None, description="Byte offset of the match in that stream.")
+    path: list[str] = Field(default_factory=list, description="Decoding path down to line/row and JSON field.")
+    excerpt: str | None = Field(default=None, description="The decoded text around the match (strongest items).")
+    span: list[int] | None = Field(default=None, description="The common part in the excerpt: [start, end).")
+    doc_start: int = Field(default=0, description="Where the common part starts in the item (normalised).")
+
+
+class FsContentScan(EventData):
+    """A file too large to store as a blob, streamed from disk through the leakage scanner
+    (one event per enabled leakage rule): what it holds of each benchmark's test set."""
+
+    KIND = "fs.content_scan"
+    SOURCE = "fs"
+    path: str
+    sha256: str | None = Field(default=None, description="Of the version scanned.")
+    rule: str | None = Field(default=None, description="The leakage rule whose parameters were used.")
+    bytes_scanned: int = 0
+    notes: list[str] = Field(default_factory=list, description="What was not scanned (caps, errors): each is a gap.")
+    hits: dict[str, list[ContentHit]] = Field(default_factory=dict, description="Benchmark -> items found.")
+
+
 class FsMissed(EventData):
     """The final scan found a difference the live watch did not report."""
 
