@@ -155,6 +155,9 @@ def run_one(world: ModuleType, scn: Scenario, pol: PolicyRef, root: Path, keep: 
 
 
 def _read_run(out: Outcome, rundir: Path, log: Path) -> None:
+    """The run as its report shows it. A report whose verdict is not pass or fail (an
+    incomplete audit) is judged like any other: its findings still count, and a benign
+    run is clean only with the verdict pass. No report at all is an error."""
     try:
         rep = json.loads((rundir / "report.json").read_text())
     except (OSError, ValueError):
@@ -170,8 +173,6 @@ def _read_run(out: Outcome, rundir: Path, log: Path) -> None:
                               if isinstance(e.payload, NetRequest) and e.payload.blocked})
     except Exception as exc:  # noqa: BLE001 - a damaged log is reported, the suite goes on
         out.error = f"events.jsonl unreadable: {exc}"
-    if out.exit_code not in (0, 1) and out.error is None:
-        out.error = f"ptaudit run exit {out.exit_code}"
 
 
 def run_all(world: ModuleType, scenarios: list[Scenario], policies: list[PolicyRef], workdir: Path, jobs: int,
