@@ -29,10 +29,22 @@ def _cats(cs: list[str]) -> str:
     return ", ".join(cs) if cs else "—"
 
 
+GROUPS = ("test-split downloads", "test items in training files", "indirect contamination", "checkpoints",
+          "keys and APIs", "escape attempts", "tampering and budgets", "provenance", "benign")
+
+
+def _order(r: Result) -> tuple[int, str, str]:
+    return (GROUPS.index(r.group) if r.group in GROUPS else len(GROUPS), r.group, r.scenario)
+
+
 def results_table(policy: PolicyRef, results: list[Result]) -> Table:
     t = Table("scenario", "kind", "expected", "found", "result", "s",
               title=f"policy {policy.label} (fail_on {policy.fail_on}): {policy.path}", title_justify="left")
-    for r in results:
+    prev = None
+    for r in sorted(results, key=_order):
+        if prev is not None and r.group != prev:
+            t.add_section()
+        prev = r.group
         exp = _cats(r.expected) + (" (if_blocked)" if r.via_if_blocked else "")
         if r.kind == "benign":
             exp = "no finding ≥ fail_on"
