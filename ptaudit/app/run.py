@@ -24,6 +24,7 @@ from typing import Any
 
 from detectors.base import DetectorContext
 from detectors.engine import LiveDetectors
+from grading.grade import Result as GradeResult
 from monitors.base import MONITORS, Monitor
 from monitors.netproxy import NetProxy
 from ptaudit.core.errors import InfraError, InputError
@@ -45,6 +46,7 @@ from sandbox import Sandbox, SandboxError, cleanup_stale
 from sandbox import runsc as rs
 
 from .build import RunSpec, build_proxy, build_sandbox, effective_time_limit, start_monitors
+from .grade import grade_in_run, write_run_grade
 from .live import Progress, Stats
 from .report import write_reports
 from .supervise import Supervisor
@@ -119,6 +121,10 @@ class Orchestrator:
                 t.join(5)
             self._shutdown(fast=self._interrupts > 1)
             findings = self._final_findings()
+            graded = self._grade() if exit_status == 0 and spec.task.grading.enabled else None
+            if graded is not None:
+                with self._lock:  # now with the memorization probe's finding, if any
+                    findings = ordered(self.stats.findings.values())
             result = verdict((f.severity for f in findings), spec.policy.fail_on)
             if exit_status == 0:
                 exit_status = 1 if result == "fail" else 0
@@ -127,6 +133,9 @@ class Orchestrator:
             write_jsonl(s.rundir.findings_path, [f.model_dump() for f in findings])
             s.close(exit_status=exit_status, reason=self.reason)
             shutil.rmtree(self.state, ignore_errors=True)
+        if graded is not None:
+            write_run_grade(s.rundir.path, graded, result, s.log.head, spec.policy.grading.on_fail,
+                            spec.policy.fail_on)
         write_reports(s.rundir.path, spec.policy.fail_on)
         return RunOutcome(exit_status, result, s.rundir.path, findings, self.reason, s.log.head)
 
@@ -268,6 +277,13 @@ class Orchestrator:
             st = _safe(m.status)
             if st is not None:
                 _safe(lambda m=m, st=st: self._record(MonitorStatus(monitor=type(m).__name__, **st.model_dump())))
+
+    def _grade(self) -> GradeResult:
+        """Grade the final model before the seal (task [grading] enabled): see app/grade.py."""
+        assert self.session is not None
+        console = self.progress.console if self.progress is not None else None
+        return grade_in_run(self.spec.task, self.spec.policy, self.spec.workspace.resolve(), self.session.record,
+                            self._on_finding, console)
 
     def _final_findings(self) -> list[Finding]:
         if self.live is not None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import InputError
 from .tomlfile import load_model
@@ -18,6 +19,39 @@ from .units import Duration, Size
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+GradeType = Literal["gsm8k", "aime", "multiple_choice", "bfcl", "humaneval"]
+
+
+class BenchmarkGrading(Strict):
+    """How ``grading/`` scores the final model on this benchmark (docs/grading.md)."""
+
+    type: GradeType
+    path: Path | None = Field(default=None, description="Items to grade (default: the benchmark's test_set).")
+    items: int | None = Field(default=None, ge=1, description="Grade the first N items (default: all).")
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    few_shot: int = Field(default=0, ge=0, le=32)
+    few_shot_set: Path | None = Field(default=None, description="Where few-shot examples come from (never the test set).")
+    prompt_field: str | None = Field(default=None, description="Item field holding the question (default per type).")
+    answer_field: str | None = Field(default=None, description="Item field holding the reference (default per type).")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    base_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Reference accuracy of the base model.")
+    instruct_score: float | None = Field(default=None, ge=0.0, le=1.0,
+                                         description="Reference accuracy of the instruct model.")
+    weight: float | None = Field(default=None, gt=0.0, description="Aggregate weight (default: 1/(instruct - base)).")
+    time_limit: Duration = Field(default=10.0, description="Per-item execution limit (humaneval).")
+
+    @model_validator(mode="after")
+    def _refs(self) -> BenchmarkGrading:
+        if self.few_shot and self.few_shot_set is None:
+            raise ValueError("few_shot needs few_shot_set (examples never come from the test set)")
+        if (self.base_score is None) != (self.instruct_score is None):
+            raise ValueError("give both base_score and instruct_score, or neither")
+        if self.base_score is not None and self.instruct_score is not None and self.instruct_score <= self.base_score:
+            raise ValueError("instruct_score must be above base_score (weights are 1/(instruct - base))")
+        return self
 
 
 class Benchmark(Strict):
@@ -29,6 +63,19 @@ class Benchmark(Strict):
     pypi_packages: list[str] = Field(default_factory=list, description="PyPI packages that ship this test set.")
     allowed_splits: list[str] = Field(default_factory=lambda: ["train"],
                                       description="Splits of hub_ids the agent may download (e.g. train).")
+    grading: BenchmarkGrading | None = Field(default=None, description="Score the final model on it (grading/).")
+
+
+class Grading(Strict):
+    """Task-level grading settings; benchmarks opt in with their own ``grading`` table."""
+
+    enabled: bool = Field(default=False, description="ptaudit run grades the final model at the end.")
+    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    max_model_size: Size = Field(default=200 << 30, description="Largest model directory graded.")
+    probe: bool = Field(default=True, description="Run the memorization probe on the graded items.")
+    probe_items: int = Field(default=64, ge=4, le=10_000)
+    probe_tokens: int = Field(default=32, ge=4, le=512, description="Tokens of each half the probe compares.")
 
 
 class Agent(Strict):
@@ -57,6 +104,7 @@ class Task(Strict):
                                        "read-only (e.g. a CPU torch at /opt/torch/torch); host paths relative to the task file.")
     benchmarks: list[Benchmark] = Field(default_factory=list)
     agent: Agent = Field(default_factory=Agent)
+    grading: Grading = Field(default_factory=Grading)
     # Set by the loader, not by the file.
     source: Path | None = Field(default=None, exclude=True)
     sha256: str | None = Field(default=None, exclude=True)
@@ -67,6 +115,12 @@ class Task(Strict):
         if v.count("/") != 1 or not all(v.split("/")):
             raise ValueError('must be a Hub id "org/name"')
         return v
+
+    @model_validator(mode="after")
+    def _graded(self) -> Task:
+        if self.grading.enabled and not any(b.grading for b in self.benchmarks):
+            raise ValueError("grading.enabled needs at least one benchmark with a [benchmarks.grading] table")
+        return self
 
     @field_validator("final_model")
     @classmethod
@@ -90,6 +144,14 @@ def load_task(path: str | Path, check_files: bool = True) -> Task:
         b.test_set = (base / b.test_set).resolve()
         if check_files and not b.test_set.is_file():
             raise InputError(f"{path}: benchmark {b.name!r}: test_set {b.test_set} does not exist")
+        if b.grading is not None:
+            for key in ("path", "few_shot_set"):
+                rel = getattr(b.grading, key)
+                if rel is not None:
+                    setattr(b.grading, key, (base / rel).resolve())
+                    if check_files and not getattr(b.grading, key).is_file():
+                        raise InputError(f"{path}: benchmark {b.name!r}: grading.{key} {getattr(b.grading, key)} "
+                                         "does not exist")
     if task.base_model_dir is not None:
         task.base_model_dir = (base / task.base_model_dir).resolve()
         if check_files and not task.base_model_dir.is_dir():

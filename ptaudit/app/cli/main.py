@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import demo, doctor, policy, provenance, replay, report, run, scan, verify
+    from . import demo, doctor, grade, policy, provenance, replay, report, run, scan, verify
 
-    for mod in (run, report, replay, verify, scan, provenance, policy, doctor, demo):
+    for mod in (run, grade, report, replay, verify, scan, provenance, policy, doctor, demo):
         cli.add_command(mod.command)
     from . import fleet
 

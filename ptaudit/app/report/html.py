@@ -20,6 +20,7 @@ from ptaudit.core.findings import SEVERITIES, severity_rank
 
 from .activity import Page as _Page
 from .activity import counts, files, flows, procs, resources
+from .grade import grade_section
 from .model import Report
 from .provenance import section as provenance_section
 from .style import CSS, JS, JS_HASH
@@ -29,8 +30,8 @@ from .text import human_bytes, is_match, marked
 EVENT_ROWS = 400
 _EVENT_KEYS = ("method", "url", "path", "status", "rule", "reason", "address", "pid")
 OPEN_FINDINGS = 5
-_NAV = (("findings", "Findings"), ("timeline", "Timeline"), ("provenance", "Provenance"), ("flows", "Flows"),
-        ("files", "Files"),
+_NAV = (("grade", "Grade"), ("findings", "Findings"), ("timeline", "Timeline"), ("provenance", "Provenance"),
+        ("flows", "Flows"), ("files", "Files"),
         ("resources", "Resources"), ("processes", "Processes"), ("events", "Cited events"), ("counts", "Counts"))
 
 
@@ -53,7 +54,8 @@ def _verdict(p: _Page) -> str:
                      + ("" if v["sealed"] else ' <span class="warn">not sealed</span>'))
              if v["ok"] else f'<span class="bad">VERIFICATION FAILED</span> {e(str(v["problem"]))}')]
     if d.get("grade") is not None:
-        rows.append(("grade", f'<code>{e(json.dumps(d["grade"], sort_keys=True)[:400])}</code>'))
+        rep = (d["grade"].get("reported") or {}) if isinstance(d["grade"], dict) else {}
+        rows.append(("grade", f'<a href="#s-grade">{e(str(rep.get("status") or "see below"))}</a>'))
     facts = "".join(f"<tr><th>{k}</th><td>{val}</td></tr>" for k, val in rows)
     n = st["findings"]
     worst = d["findings"][0]["severity"] if d["findings"] else None
@@ -215,11 +217,15 @@ def _events(p: _Page) -> str:
     return "".join(out)
 
 
+def _grade(p: _Page) -> str:
+    return grade_section(p.d.get("grade"))
+
+
 def render_html(report: Report, out_dir: Path | None = None) -> str:
     """The page; blob links are relative to ``out_dir`` (default: the run directory)."""
     rel = os.path.relpath(report.rundir / "blobs", out_dir or report.rundir).replace(os.sep, "/")
     p = _Page(report, rel.rstrip("/") + "/")
-    parts = [part(p) for part in (_verdict, _cards, _timeline, _findings, _provenance, flows, files,
+    parts = [part(p) for part in (_verdict, _cards, _grade, _timeline, _findings, _provenance, flows, files,
                                   resources, procs, _events, counts)]
     links = [(k, t) for k, t in _NAV if f'id="s-{k}"' in "".join(parts)]
     nav = '<nav>' + "".join(f'<a href="#s-{k}">{t}</a>' for k, t in links) + "</nav>"

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ptaudit.core.findings import SEVERITIES
 
+from .grade import summary_lines
 from .model import Report
 from .provenance import chain_lines
 
@@ -92,7 +93,8 @@ def render_text(report: Report, console: Console) -> None:
         cats = "  ".join(f"{escape(c)} {n}" for c, n in sorted(st["findings_by_category"].items()))
         p(f"by category: {cats}")
     if d.get("grade") is not None:
-        p(f"grade: {escape(_short(d['grade'], 200))}")
+        for line in summary_lines(d["grade"]):
+            p(escape(line))
     events = d.get("events", {})
     for f in d["findings"]:
         p("")

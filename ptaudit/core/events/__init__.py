@@ -9,7 +9,7 @@ docs/formats.md lists the catalogue (generated from these models: ``python -m
 ptaudit.core.events.catalog``).
 """
 
-from . import detector, fs, gpu, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
+from . import detector, fs, gpu, grade, monitor, net, proc, recorder, res, run, sandbox  # noqa: F401 - register kinds
 from .base import EVENT_TYPES, EventData, EventDataError, parse_payload, strict_check
 from .detector import DetectorFinding
 from .fs import (
@@ -27,6 +27,7 @@ from .fs import (
     FsWrite,
 )
 from .gpu import GpuSample, GpuSummary, GpuUnavailable
+from .grade import GradeError, GradeResult, GradeStart
 from .line import (
     GENESIS,
     LOST_KIND,
@@ -112,6 +113,9 @@ __all__ = [
     "GpuSample",
     "GpuSummary",
     "GpuUnavailable",
+    "GradeError",
+    "GradeResult",
+    "GradeStart",
     "LOST_KIND",
     "MonitorFailed",
     "MonitorFault",
