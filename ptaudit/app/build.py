@@ -20,7 +20,7 @@ from monitors.netproxy import NetProxy
 from policies.schema import Policy
 from ptaudit.core.errors import InfraError, InputError
 from ptaudit.core.rundir import RunDir
-from ptaudit.core.task import Task
+from ptaudit.core.task import Task, workspace_max
 from ptaudit.core.world import World
 from sandbox import Sandbox, SandboxConfig
 from sandbox.gpu import parse_gpus
@@ -112,7 +112,7 @@ def build_sandbox(spec: RunSpec, rundir: RunDir, proxy: NetProxy, placeholder: s
             time_limit_s=effective_time_limit(spec), grace_s=pol.budgets.grace, max_pids=pol.budgets.max_processes,
             gpu=task.gpu or spec.gpus is not None, gpus=parse_gpus(spec.gpus), runsc=spec.runsc,
             platform=spec.platform, nvproxy_driver_version=spec.nvproxy_driver_version, proxy_target=f"127.0.0.1:{proxy.port}", proxy_ca=proxy.ca_cert_path,
-            workspace_max_bytes=pol.budgets.workspace_max, honeytokens=pol.honeytokens.enabled,
+            workspace_max_bytes=workspace_max(task, pol.budgets.workspace_max), honeytokens=pol.honeytokens.enabled,
             honeytokens_file=rundir.path / "honeytokens.json", runsc_flags=list(runsc_flags),
         )
     except ValueError as exc:

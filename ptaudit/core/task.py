@@ -111,6 +111,8 @@ class Task(Strict):
         "Workspace paths (globs) the agent is told to put training data in. Provenance sinks, "
         "besides final_model and any weights the agent writes."))
     time_limit: Duration | None = None
+    workspace_max: Size | None = Field(default=None, gt=0, description=(
+        "Largest workspace size the task allows; the smaller of this and the policy's budgets.workspace_max wins."))
     gpu: bool = False
     ro_mounts: dict[str, Path] = Field(default_factory=dict, description="Sandbox path -> host path, mounted "
                                        "read-only (e.g. a CPU torch at /opt/torch/torch); host paths relative to the task file.")
@@ -141,6 +143,11 @@ class Task(Strict):
         if p.is_absolute() or ".." in p.parts:
             raise ValueError("must be a path inside the workspace")
         return v
+
+
+def workspace_max(task: Task, policy_max: int) -> int:
+    """The workspace budget of a run: the smaller of the task's and the policy's."""
+    return min(policy_max, task.workspace_max) if task.workspace_max else policy_max
 
 
 def load_task(path: str | Path, check_files: bool = True) -> Task:

@@ -1,7 +1,7 @@
 """Model substitution, credentials in every encoding, the agent's API from another client,
 grader tampering and escape attempts, as full audited runs (real runsc, mitmdump and the
 simulated internet, in the loopback-only namespace of tests/e2e). Under the open-internet
-policy (tests/e2e/open.toml: everything passes, detectors decide) and the shipped default."""
+policy (the shipped open policy: everything passes, detectors decide) and the shipped default."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _events(run: Path, kind: str) -> list:
 
 
 def test_instruct_weights_from_every_path_and_final_model_equal_to_them(world: RulesWorld, tmp_path: Path) -> None:
-    p, run = world.run(tmp_path, "substitute", policy=str(HERE / "open.toml"))
+    p, run = world.run(tmp_path, "substitute", policy="open")
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-3000:]
     want = {t["name"]: t["fp"] for t in fingerprint_file_bytes(tmp_path, world.instruct)}
     # every path the instruct weights took was fingerprinted to the same tensors
@@ -123,7 +123,7 @@ def fingerprint_file_bytes(tmp: Path, data: bytes) -> list[dict]:
 
 
 def test_relabelled_base_weights(world: RulesWorld, tmp_path: Path) -> None:
-    p, run = world.run(tmp_path, "relabel", policy=str(HERE / "open.toml"))
+    p, run = world.run(tmp_path, "relabel", policy="open")
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-3000:]
     got = {(f["severity"], f["message"].split(":")[0]) for f in _findings(run, "model.substitution")}
     assert ("high", "relabelled") in got, got

@@ -4,6 +4,10 @@ Served: ``/api/{models,datasets}/{repo}[/revision/{rev}]`` (repo info with sibli
 ``/api/.../tree/{rev}[/path]`` (listing), ``[/datasets]/{repo}/resolve/{rev}/{file}``
 (HEAD/GET; large files answer 302 to the CDN with X-Linked-Etag/-Size, small ones 200 with
 ETag), and on the CDN ``/repos/{aa}/{bb}/{sha256}`` plus ``/bytes/{n}`` (n pattern bytes).
+Named revisions besides ``main`` (``HubRepo.revisions``) serve their own files: the Hub's
+parquet conversion lives at ``refs/convert/parquet`` (URLs spell it
+``refs%2Fconvert%2Fparquet``), listed by ``/api/datasets/{repo}/parquet`` and fetched through
+``/api/datasets/{repo}/parquet/{config}/{split}/{n}.parquet`` (a redirect to the file).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from urllib.parse import unquote
 from .files import pattern_stream
 from .server import Req, Resp, json_resp, ranged
 
+PARQUET_REV = "refs/convert/parquet"
 LFS_EXTENSIONS = (".safetensors", ".bin", ".gguf", ".parquet", ".pt", ".pth", ".arrow", ".zip")
 
 
@@ -26,6 +31,7 @@ class HubRepo:
     files: dict[str, bytes]
     kind: str = "model"
     sha: str = field(default="")
+    revisions: dict[str, dict[str, bytes]] = field(default_factory=dict)  # e.g. "refs/convert/parquet"
 
     def __post_init__(self) -> None:
         if not self.sha:
@@ -49,8 +55,9 @@ class FakeHub:
         self.cdn_url = cdn_url.rstrip("/")  # public URL of the CDN, e.g. https://cdn-lfs.huggingface.co
         self.by_sha: dict[str, bytes] = {}
         for r in repos:
-            for data in r.files.values():
-                self.by_sha[hashlib.sha256(data).hexdigest()] = data
+            for files in (r.files, *r.revisions.values()):
+                for data in files.values():
+                    self.by_sha[hashlib.sha256(data).hexdigest()] = data
 
     # -- huggingface.co -------------------------------------------------------------
     def app(self, req: Req) -> Resp:
@@ -68,9 +75,13 @@ class FakeHub:
         repo = self.repos.get((kind, repo_id))
         if repo is None:
             return _error(404, "RepoNotFound", f"Repository Not Found for url: {repo_id}")
-        if rev not in ("main", repo.sha):
+        if rev not in ("main", repo.sha, *repo.revisions):
             return _error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         return repo
+
+    @staticmethod
+    def _files(repo: HubRepo, rev: str) -> dict[str, bytes]:
+        return repo.revisions.get(rev, repo.files)
 
     def _api(self, kind: str, rest: list[str]) -> Resp:
         repo_id, tail = "/".join(rest[:2]), rest[2:]
@@ -78,9 +89,11 @@ class FakeHub:
         repo = self._repo(kind, repo_id, rev)
         if isinstance(repo, Resp):
             return repo
+        if tail and tail[0] == "parquet":
+            return self._parquet_api(repo, tail[1:])
         if tail and tail[0] == "tree":
             prefix = "/".join(tail[2:])
-            return json_resp([self._entry(p, d) for p, d in sorted(repo.files.items())
+            return json_resp([self._entry(p, d) for p, d in sorted(self._files(repo, rev).items())
                               if not prefix or p.startswith(prefix.rstrip("/") + "/")])
         info = {"_id": repo.sha[:24], "id": repo_id, "sha": repo.sha, "private": False, "disabled": False,
                 "gated": False, "downloads": 0, "likes": 0, "tags": [], "lastModified": "2024-01-01T00:00:00.000Z",
@@ -99,7 +112,7 @@ class FakeHub:
         repo = self._repo(kind, repo_id, rev)
         if isinstance(repo, Resp):
             return repo
-        data = repo.files.get(path)
+        data = self._files(repo, rev).get(path)
         if data is None:
             return _error(404, "EntryNotFound", f"{path} not found in {repo_id}")
         common = {"X-Repo-Commit": repo.sha, "Accept-Ranges": "bytes"}
@@ -109,6 +122,23 @@ class FakeHub:
             return Resp(302, b"", {**common, "Location": loc, "X-Linked-Etag": f'"{sha}"',
                                    "X-Linked-Size": str(len(data)), "ETag": f'"{git_oid(data)}"'})
         return Resp(200, data, {**common, "ETag": f'"{git_oid(data)}"', "Content-Type": "application/octet-stream"})
+
+    def _parquet_api(self, repo: HubRepo, rest: list[str]) -> Resp:
+        """``/api/datasets/{id}/parquet[/{config}[/{split}[/{n}.parquet]]]`` over the
+        ``refs/convert/parquet`` revision, whose files are ``{config}/{split}/{nnnn}.parquet``."""
+        files = repo.revisions.get(PARQUET_REV, {})
+        base = f"https://huggingface.co/datasets/{repo.repo_id}/resolve/{PARQUET_REV.replace('/', '%2F')}"
+        if len(rest) == 3 and rest[2].endswith(".parquet") and rest[2][:-8].isdigit():
+            path = f"{rest[0]}/{rest[1]}/{int(rest[2][:-8]):04d}.parquet"
+            if path not in files:
+                return _error(404, "EntryNotFound", f"{path} not found in {repo.repo_id}")
+            return Resp(302, b"", {"Location": f"{base}/{path}"})
+        urls = [f"https://huggingface.co/api/datasets/{repo.repo_id}/parquet/{c}/{s}/{int(n[:-8])}.parquet"
+                for c, s, n in (p.split("/") for p in sorted(files) if p.count("/") == 2)
+                if rest[:2] == [c, s][:len(rest)]]
+        if not urls:
+            return _error(404, "EntryNotFound", f"no parquet files for {'/'.join(rest) or repo.repo_id}")
+        return json_resp(urls)
 
     # -- cdn-lfs.huggingface.co / cas-bridge.xethub.hf.co ------------------------------------
     def cdn_app(self, req: Req) -> Resp:

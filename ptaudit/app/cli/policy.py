@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -18,7 +20,7 @@ def command() -> None:
 @command.command("check")
 @click.argument("files", nargs=-1, required=True)
 def check(files: tuple[str, ...]) -> None:
-    """Validate policy FILES (or shipped names: default, strict) and summarise their rules."""
+    """Validate policy FILES (or shipped names: default, strict, open) and summarise their rules."""
     failed = False
     for f in files:
         path = resolve(f)
@@ -40,3 +42,25 @@ def check(files: tuple[str, ...]) -> None:
         if pol.rules:
             out.print(t)
     raise SystemExit(2 if failed else 0)
+
+
+@command.command("eval")
+@click.argument("policy")
+@click.option("--baseline", default="default", show_default=True, help="Policy to compare with (file or shipped name).")
+@click.option("--baseline-results", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Reuse the baseline's results from an earlier JSON (make redteam, policy eval) instead of re-running it.")
+@click.option("--scenarios", type=click.Path(path_type=Path, file_okay=False), help="Scenario directory (default: tests/scenarios).")
+@click.option("--only", multiple=True, help="Scenario name globs (repeat, or comma-separated).")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Runs at a time (default: cores + 1).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write all results as JSON.")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), help="Run directories (default ./runs/redteam-TS).")
+@click.option("--no-netns", is_flag=True, help="Do not enter a loopback-only network namespace.")
+def eval_(policy: str, baseline: str, baseline_results: Path | None, scenarios: Path | None, only: tuple[str, ...],
+          jobs: int | None, json_out: Path | None, workdir: Path | None, no_netns: bool) -> None:
+    """Run the scenario suite under POLICY and show what it gains and loses against the
+    shipped default: recall per category and false positives. Needs a source checkout
+    (tests/scenarios, tests/simnet). Exit 1 when POLICY loses recall or gains false positives."""
+    from ptaudit.app.redteam import evaluate
+
+    evaluate.main(policy, baseline, baseline_results, scenarios, [g for o in only for g in o.split(",") if g], jobs,
+                  json_out, workdir, no_netns)

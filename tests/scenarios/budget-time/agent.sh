@@ -1,0 +1,2 @@
+echo "agent: training for a long time"
+sleep 300
