@@ -192,13 +192,13 @@ class CredentialMisuse(Detector):
             key, msg = f"honeytoken:{name}@{host}", f"planted decoy credential {name} was used in a request to {host}"
         else:
             key, msg = f"key:{kind}:{what}@{host}", f"{PROVIDERS.get(kind, kind)} API key the agent should not have ({what}) was sent to {host}"
-        if ev.get("blocked"):
-            msg += " (refused by the proxy)"
         items = self.evidence.setdefault(key, [])
         if len(items) >= _MAX_EVIDENCE or any(e.get("seq") == ev.get("seq") and e.get("where") == ev.get("where")
                                               for e in items):
             return
         items.append(ev)
+        if any(e.get("blocked") for e in items):  # whichever record of the request came first
+            msg += " (refused by the proxy)"
         f = self.finding("api_key_misuse", f"{kind}@{host}", msg, list(items), key=key, ts=event.ts)
         if f:
             yield f

@@ -89,6 +89,7 @@ class Orchestrator:
         self.runsc_path = "runsc"
         self._lock = threading.RLock()  # re-entrant: the signal handler runs in the main thread, which may hold it
         self._log_failed: OSError | None = None
+        self._recorded: dict[str, Finding] = {}  # the version of each finding the log holds
         self.state = Path(tempfile.mkdtemp(prefix="ptaudit-run-"))
 
     # -- entry ------------------------------------------------------------------------
@@ -262,16 +263,22 @@ class Orchestrator:
         self.live.set.prepare()  # e.g. the leakage index: built before the agent starts, not mid-run
         self.live.start()
 
-    def _on_finding(self, f: Finding) -> None:
+    def _on_finding(self, f: Finding, final: bool = False) -> None:
+        # The log is the findings' only record (reports rebuild from it), so an update must
+        # reach it too: at once when it changes what the finding decides (severity, action),
+        # the rest (more evidence, a longer message) once, at the end, in its last version.
         with self._lock:
-            known = f.id in self.stats.findings
+            old = self._recorded.get(f.id)
             self.stats.findings[f.id] = f
-        if known:
+            now = old is None or (old.severity, old.action) != (f.severity, f.action) or (final and old != f)
+            if now:
+                self._recorded[f.id] = f
+        if not now:
             return
         self._try_record(DetectorFinding(finding=f))
-        if self.progress:
+        if old is None and self.progress:
             self.progress.finding(f)
-        if f.action == "kill" and self.sandbox is not None:
+        if f.action == "kill" and (old is None or old.action != "kill") and self.sandbox is not None:
             self._set_reason(f"policy_kill: {f.rule}")
             self.sandbox.stop("policy")
 
@@ -405,7 +412,7 @@ class Orchestrator:
             if self.progress:
                 self.progress.phase("detectors finishing")
             for f in _safe(self.live.stop) or []:
-                self._on_finding(f)
+                self._on_finding(f, final=True)
             if self.progress:
                 self.progress.phase(None)
         with self._lock:

@@ -58,14 +58,17 @@ def _ref(pid: int | None) -> dict[str, Any] | None:
 
 
 def _kill_threads(threads: list[threading.Thread]) -> bool:
-    """Raise InjectedFault in each live thread; True once all of them have ended."""
+    """Raise InjectedFault in each live thread; True once one of them has died of it.
+    A thread blocked in a system call (a batched inotify read) takes the exception only
+    when it returns to Python; by then the first death has stopped the run, and waiting
+    for all of them would let the process exit before this fault is reported."""
     targets = [t for t in threads if t.is_alive() and t.ident is not None]
     for t in targets:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(InjectedFault))
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(t.is_alive() for t in targets):
-        time.sleep(0.05)
-    return bool(targets) and not any(t.is_alive() for t in targets)
+    while time.monotonic() < deadline and all(t.is_alive() for t in targets):
+        time.sleep(0.02)
+    return bool(targets) and not all(t.is_alive() for t in targets)
 
 
 def _inject(orch: Orchestrator, fault: dict[str, Any], report: Path) -> None:
