@@ -270,11 +270,7 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
             continue
         for out in _b64_lines(run):
             if len(out) >= 8 and budget.take(len(out), where):
-                sub = f"{where}:base64@{start}"
-                if len(out) >= 24 and _worth_decoding(out):
-                    yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
-                else:
-                    yield View(sub, out)
+                yield from _decoded(out, f"{where}:base64@{start}", budget, depth, max_bytes)
         if budget.left <= 0:
             break
     for a, b in _runs(data, _HEX_TABLE, 32):
@@ -283,13 +279,17 @@ def decode_views(data: bytes, where: str, budget: Budget, depth: int = 3, hint: 
         except binascii.Error:
             continue
         if budget.take(len(out), where):
-            sub = f"{where}:hex@{a}"
-            if len(out) >= 24 and _worth_decoding(out):
-                yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
-            else:
-                yield View(sub, out)
+            yield from _decoded(out, f"{where}:hex@{a}", budget, depth, max_bytes)
         if budget.left <= 0:
             break
+
+
+def _decoded(out: bytes, sub: str, budget: Budget, depth: int, max_bytes: int) -> Iterator[View]:
+    """What a decoded run holds: decoded further when it looks like more than a token."""
+    if len(out) >= 24 and _worth_decoding(out):
+        yield from decode_views(out, sub, budget, depth - 1, max_bytes=max_bytes)
+    else:
+        yield View(sub, out)
 
 
 def request_views(url: str, headers: list[list[str]], body: bytes | None, budget: Budget,

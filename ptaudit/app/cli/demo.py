@@ -37,19 +37,27 @@ def command(root: Path | None, no_netns: bool, train_flag: bool, leak: bool) -> 
     simnet = demo.simnet_module()
     root = (root or demo.default_root()).resolve()
     if train_flag:
-        _train(root, simnet, leak)
-        return
+        from ptaudit.app.demo import train
+
+        paths = train.build(root, simnet)
+        net = simnet.SimNet(repos=paths["repos"], packages=paths["packages"]).start()
+        _audit(root, net, paths, train.agent_command(*(["--leak"] if leak else [])))
     paths = demo.build(root)
     net = simnet.SimNet(repos=demo.hub_repos(simnet, paths["test"], paths["train"])).start()
+    # The operator's "real" key for the agent's own API: the sandbox only ever sees a placeholder.
+    os.environ.setdefault(demo.API_KEY_ENV, "sk-ant-demo-" + secrets.token_hex(16))
+    _audit(root, net, paths, demo.agent_command())
+
+
+def _audit(root: Path, net, paths: dict[str, Path], command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One audited run of ``command`` against the started simulated internet ``net``
+    under the default policy; prints the text report and exits as every verb does."""
     try:
         world = root / "world.toml"
         world.write_text("[hosts]\n" + "".join(f'"{h}" = "{u}"\n' for h, u in sorted(net.world_hosts.items())))
-        # The operator's "real" key for the agent's own API: the sandbox only ever sees a placeholder.
-        os.environ.setdefault(demo.API_KEY_ENV, "sk-ant-demo-" + secrets.token_hex(16))
         policy = shipped_path("default")
         spec = RunSpec(task=load_task(paths["task"]), policy=load_policy(policy), policy_path=policy,
-                       workspace=paths["workspace"], out=root / "run", world=load_world(world),
-                       command=demo.agent_command())
+                       workspace=paths["workspace"], out=root / "run", world=load_world(world), command=command)
         outcome = Orchestrator(spec, progress=Progress(err, interval=5)).run()
     finally:
         net.stop()
@@ -59,26 +67,3 @@ def command(root: Path | None, no_netns: bool, train_flag: bool, leak: bool) -> 
     out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
     out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)
     raise SystemExit(outcome.exit_code)  # as every verb: 0 pass, 1 fail, 3 incomplete
-
-
-def _train(root: Path, simnet, leak: bool) -> None:  # type: ignore[no-untyped-def]
-    from ptaudit.app.demo import train
-
-    paths = train.build(root, simnet)
-    net = simnet.SimNet(repos=paths["repos"], packages=paths["packages"]).start()
-    try:
-        world = root / "world.toml"
-        world.write_text("[hosts]\n" + "".join(f'"{h}" = "{u}"\n' for h, u in sorted(net.world_hosts.items())))
-        policy = shipped_path("default")
-        spec = RunSpec(task=load_task(paths["task"]), policy=load_policy(policy), policy_path=policy,
-                       workspace=paths["workspace"], out=root / "run", world=load_world(world),
-                       command=train.agent_command(*(["--leak"] if leak else [])))
-        outcome = Orchestrator(spec, progress=Progress(err, interval=5)).run()
-    finally:
-        net.stop()
-    from ptaudit.app.report import build_report, render_text
-
-    render_text(build_report(outcome.rundir), out)
-    out.print(f"\nHTML report: {outcome.rundir / 'report.html'}", markup=False)
-    out.print(f"run directory: {outcome.rundir}  (ptaudit verify / replay / report work on it)", markup=False)
-    raise SystemExit(outcome.exit_code)

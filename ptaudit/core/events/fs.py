@@ -3,9 +3,14 @@ workspace bind mount. Paths are relative to the workspace."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from .base import EventData
+
+PathB64 = Annotated[str | None, Field(description="base64 of the raw name when it is not valid UTF-8 "
+                                      "(then ``path`` shows the bad bytes as \\xNN escapes).")]
 
 
 class FsBaseline(EventData):
@@ -26,8 +31,7 @@ class FsCreate(EventData):
     KIND = "fs.create"
     SOURCE = "fs"
     path: str
-    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
-                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
+    path_b64: PathB64 = None
     dir: bool = False
     moved_in: bool = False
     rescan: bool = False
@@ -39,8 +43,7 @@ class FsModify(EventData):
     KIND = "fs.modify"
     SOURCE = "fs"
     path: str
-    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
-                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
+    path_b64: PathB64 = None
     rescan: bool = False
 
 
@@ -62,8 +65,7 @@ class FsDelete(EventData):
     KIND = "fs.delete"
     SOURCE = "fs"
     path: str
-    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
-                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
+    path_b64: PathB64 = None
     dir: bool = False
     moved_out: bool = False
     rescan: bool = False
@@ -73,8 +75,7 @@ class FileState(EventData):
     """What a file holds: shared by fs.write (it went quiet) and fs.final_scan (run end)."""
 
     path: str
-    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
-                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
+    path_b64: PathB64 = None
     size: int | None = None
     sha256: str | None = Field(default=None, description="Of the whole file; null if it could not be hashed.")
     type: str = Field(default="unknown", description="Sniffed content type; symlink, special, empty.")
@@ -141,8 +142,7 @@ class FsMissed(EventData):
     KIND = "fs.missed"
     SOURCE = "fs"
     path: str
-    path_b64: str | None = Field(default=None, description="base64 of the raw name when it is not valid UTF-8 "
-                                 "(then ``path`` shows the bad bytes as \\xNN escapes).")
+    path_b64: PathB64 = None
     change: str = Field(description="created, modified or deleted.")
 
 
