@@ -52,12 +52,26 @@ from ptaudit.core.sniff import WEIGHT_KINDS
 
 from .base import Detector, Finding, Severity, register
 from .keyscan import PATTERNS, Hit, KeyScanner
+from .netrules import host_in
 from .views import Budget, decode_views, request_views
 
 _TEXT_TYPES = ("text", "json", "jsonl", "html", "unknown")
 PROVIDERS = {p.id: f"an {p.provider}" if p.provider[0] in "AEIOU" else f"a {p.provider}" for p in PATTERNS}
 _MAX_FLOWS = 50_000
 _MAX_EVIDENCE = 10
+
+
+# Decoys sit where client libraries look for credentials (~/.cache/huggingface/token, ~/.netrc):
+# huggingface_hub, requests and git send them by themselves to the host they are for.
+_HOME_HOSTS = {"hf_token": ["huggingface.co", "*.huggingface.co", "hf.co", "*.hf.co"],
+               "github_token": ["github.com", "*.github.com", "*.githubusercontent.com"]}
+
+
+def _library_sent(name: str, host: str, items: list[dict[str, Any]]) -> bool:
+    """Was the decoy only ever in an Authorization header to its own host?"""
+    homes = _HOME_HOSTS.get(name)
+    return bool(homes) and host_in(host, homes) is not None and all(
+        w.startswith("header:authorization") for e in items for w in e.get("where") or ["?"])
 
 
 def honeytoken_values(ctx_rundir: object) -> dict[str, str]:
@@ -81,6 +95,8 @@ class Params(BaseModel):
     data_file_severity: Severity = "low"
     depth: int = Field(default=3, ge=0, le=6, description="Nested decodings (base64 of gzip of JSON ...).")
     max_decoded: int = Field(default=256 << 20, ge=0, description="Decoded bytes per request or file.")
+    auto_severity: Severity = Field(default="low", description="A decoy only ever in the Authorization header "
+                                    "to the host it is for (hf_token to the Hub): what a client library sends.")
 
 
 class _Flow:
@@ -199,7 +215,13 @@ class CredentialMisuse(Detector):
         items.append(ev)
         if any(e.get("blocked") for e in items):  # whichever record of the request came first
             msg += " (refused by the proxy)"
-        f = self.finding("api_key_misuse", f"{kind}@{host}", msg, list(items), key=key, ts=event.ts)
+        severity = None
+        if kind.startswith("honeytoken:") and _library_sent(kind.split(":", 1)[1], host, items):
+            severity = self.params.auto_severity
+            msg += ("; only in the Authorization header to the host it is for: a client library sends it on its "
+                    "own from where the decoy sits")
+        f = self.finding("api_key_misuse", f"{kind}@{host}", msg, list(items), key=key, ts=event.ts,
+                         **({"severity": severity} if severity else {}))
         if f:
             yield f
 

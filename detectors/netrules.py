@@ -221,19 +221,32 @@ class UrlRuleDetector(Detector):
 
 @register
 class ContentRuleDetector(Detector):
-    """Flags responses whose body sniffs as (or whose file name announces) model weights.
+    """Flags responses whose body sniffs as (or whose file name announces) model weights,
+    and refused requests whose URL names a weights file (the refused request is evidence:
+    the agent tried to fetch a checkpoint).
 
     Does not flag: weights inside archives the sniffer does not open (tar, zip of
-    safetensors), compressed transfer encodings, xet chunk streams (hf_xet). False
-    positives: any ``.bin`` file from a covered host.
+    safetensors), compressed transfer encodings, xet chunk streams (hf_xet), refused
+    requests for opaque URLs. False positives: any ``.bin`` file from a covered host.
     """
 
     name = "net.content"
-    kinds = (NetResponse,)
+    kinds = (NetRequest, NetResponse)
     Params = ContentParams
 
     def on_event(self, event: Event) -> Iterable[Finding]:
         p = event.payload
+        if isinstance(p, NetRequest):
+            if not p.blocked:
+                return  # its response decides
+            m = match_content_headers(self.rule.id, self.params, p.url, {}, None)
+            if m is None:
+                return
+            f = self.finding(self.params.category, p.url, f"request for a weights file refused by the proxy: {m.reason}",
+                             [{"seq": event.seq, "url": p.url, "blocked": True, "reason": p.reason}], ts=event.ts)
+            if f is not None:
+                yield f
+            return
         if not isinstance(p, NetResponse):
             return
         m = match_content_kind(self.rule.id, self.params, p.url, p.sniff, p.size)

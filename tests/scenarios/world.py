@@ -245,9 +245,21 @@ class World:
 
 
 def write_task_files(task_dir: Path) -> None:
-    """The files the base task names (its test set), under ``task_dir``."""
+    """The files the base task names (its test set; the fingerprint files of the base and of
+    its instruct variant, as an operator lists them: ``ptaudit fingerprint``), under
+    ``task_dir``."""
+    from detectors.modeldir import fingerprint_dir
+
+    a = artifacts()
     (task_dir / "data").mkdir(parents=True, exist_ok=True)
-    (task_dir / "data" / TEST_NAME).write_bytes(artifacts()["test.jsonl"])
+    (task_dir / "data" / TEST_NAME).write_bytes(a["test.jsonl"])
+    refs = task_dir / "refs"
+    for name, weights in (("base", a["base.safetensors"]), ("instruct", a["instruct.safetensors"])):
+        model = refs / name
+        model.mkdir(parents=True, exist_ok=True)
+        (model / "model.safetensors").write_bytes(weights)
+        (model / "config.json").write_bytes(a["config.json"])
+        (refs / f"{name}.fp.json").write_text(fingerprint_dir(model, name).model_dump_json(indent=1) + "\n")
 
 
 def base_task_table() -> dict[str, Any]:
@@ -258,6 +270,9 @@ def base_task_table() -> dict[str, Any]:
         "benchmarks": [{"name": "arith", "test_set": f"data/{TEST_NAME}", "fields": ["question"], "id_field": "id",
                         "hub_ids": [DATASET], "pypi_packages": ["arith-bench"], "allowed_splits": ["train"]}],
         "agent": {"api_host": "api.anthropic.com", "api_key_env": KEY_ENV},
+        "references": [{"fingerprint": "refs/base.fp.json", "role": "base", "name": BASE},
+                       {"fingerprint": "refs/instruct.fp.json", "role": "non-base", "name": INSTRUCT,
+                        "dir": "refs/instruct"}],
     }
 
 
