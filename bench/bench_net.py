@@ -25,7 +25,9 @@ import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import _results  # noqa: E402
 
 from monitors.net.config import AddonConfig, CredentialSpec, NetworkSpec  # noqa: E402
 from monitors.netproxy import NetProxy, _listening, free_port  # noqa: E402
@@ -88,8 +90,9 @@ def main() -> None:
     ap.add_argument("--size", default=os.environ.get("PTAUDIT_BENCH_SIZE", "2GiB"))
     ap.add_argument("--schemes", default="http,https")
     ap.add_argument("--key", action="store_true", help="configure a credential: responses are scanned for the real key")
+    ap.add_argument("--quick", action="store_true", help="256 MiB per transfer (make bench --quick)")
     args = ap.parse_args()
-    size = parse_size(args.size)
+    size = parse_size("256MiB" if args.quick else args.size)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-net-") as tmp_s:
         tmp = Path(tmp_s)
@@ -135,6 +138,15 @@ def main() -> None:
     for scheme, name, mbps, ratio, rss, cpu in rows:
         print(f"{scheme:6} {name:15} {mbps:8.0f} {ratio:11.2f}x {(str(rss >> 20) if rss else '-'):>13}"
               f" {(f'{cpu:.2f}' if rss else '-'):>12}")
+    by = {(s, n): (mbps, rss) for s, n, mbps, _, rss, _ in rows}
+    for scheme in args.schemes.split(","):
+        (addon, addon_rss), (plain, plain_rss) = by[(scheme, "mitmdump+addon")], by[(scheme, "mitmdump")]
+        _results.record("net", f"{scheme} download through the addon", addon, "MB/s", plain, "plain mitmdump",
+                        goal=0.8)
+        if addon_rss and plain_rss:
+            _results.record("net", f"{scheme} proxy peak RSS", addon_rss / 2**20, "MiB", plain_rss / 2**20,
+                            "plain mitmdump", better="lower")
+    _results.flush()
 
 
 if __name__ == "__main__":

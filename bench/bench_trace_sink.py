@@ -73,16 +73,19 @@ def frames(mix: str, n: int) -> tuple[list[bytes], int]:
     """(frames, how many of them become events)."""
     out: list[bytes] = []
     recorded = 0
-    for i in range(n):
+    i = 0
+    while len(out) < n:  # exactly n frames, counting only the events of frames kept
         if mix == "mixed" and i % 500 == 499:
-            out += _lifecycle(1000 + i)
-            recorded += 3
+            life = _lifecycle(1000 + i)[:n - len(out)]
+            out += life
+            recorded += len(life)
         elif mix == "usr" or (mix == "mixed" and i % 5):
             out.append(_open(f"/usr/lib/python3/dist-packages/torch/_ops/{i % 3000}.py"))
         else:
             out.append(_open(f"/workspace/data/shard-{i % 5000:05d}.parquet"))
             recorded += 1
-    return out[:n], min(recorded, n)
+        i += 1
+    return out, recorded
 
 
 def sender_main(sock: str, path: str) -> None:
