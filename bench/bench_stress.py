@@ -44,7 +44,6 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -130,31 +129,15 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def torch_tree(dest: Path) -> Path:
-    """torch and everything it requires, each top-level module linked under ``dest``."""
-    from packaging.markers import default_environment
-    from packaging.requirements import Requirement
+    """torch and everything it requires (the training demo's read-only mounts), each
+    top-level module linked under ``dest``."""
+    from ptaudit.app.demo.train import TORCH_IN_SANDBOX, torch_mounts
 
-    env = {**default_environment(), "extra": ""}
-    seen: dict[str, metadata.Distribution] = {}
-    todo = ["torch"]
-    while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in seen:
-            continue
-        dist = metadata.distribution(name)
-        seen[name] = dist
-        for text in dist.requires or []:
-            req = Requirement(text)
-            if req.marker is None or req.marker.evaluate(env):
-                todo.append(req.name)
     dest.mkdir(parents=True)
-    for dist in seen.values():
-        root = Path(str(dist.locate_file("")))
-        for top in sorted({f.parts[0] for f in dist.files or []}):
-            if top.startswith("..") or top.endswith((".dist-info", ".data", ".pth")) or top == "__pycache__":
-                continue
-            if (root / top).exists() and not (dest / top).exists():
-                _link_tree(root / top, dest / top)
+    for where, src in sorted(torch_mounts().items()):
+        top = where.removeprefix(TORCH_IN_SANDBOX + "/")
+        if src.exists() and not (dest / top).exists():
+            _link_tree(src, dest / top)
     return dest
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,16 @@ def _file(v: str, info: ValidationInfo, what: str, *, directory: bool = False) -
         raise ValueError(f"{what} {p} is not a directory")
     if not directory and not p.is_file():
         raise ValueError(f"{what} {p} does not exist")
+    return p
+
+
+def _loadable(v: str, info: ValidationInfo, what: str, load: Callable[[Path], object]) -> Path:
+    """A file relative to the plan that ``load`` accepts (checked now, not in the job)."""
+    p = _file(v, info, what)
+    try:
+        load(p)
+    except PtauditError as exc:
+        raise ValueError(f"{what} does not load: {str(exc).splitlines()[0]}") from None
     return p
 
 
@@ -123,12 +134,7 @@ class TaskEntry(Strict):
     @field_validator("file", mode="before")
     @classmethod
     def _task(cls, v: str, info: ValidationInfo) -> Path:
-        p = _file(v, info, "task file")
-        try:
-            load_task(p)
-        except PtauditError as exc:
-            raise ValueError(f"task file does not load: {str(exc).splitlines()[0]}") from None
-        return p
+        return _loadable(v, info, "task file", load_task)
 
     @field_validator("policy")
     @classmethod
@@ -238,12 +244,7 @@ class Plan(Strict):
     @field_validator("world", mode="before")
     @classmethod
     def _world(cls, v: str, info: ValidationInfo) -> Path:
-        p = _file(v, info, "world file")
-        try:
-            load_world(p)
-        except PtauditError as exc:
-            raise ValueError(f"world file does not load: {str(exc).splitlines()[0]}") from None
-        return p
+        return _loadable(v, info, "world file", load_world)
 
     @field_validator("upstream_ca", mode="before")
     @classmethod
