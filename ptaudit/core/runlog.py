@@ -273,20 +273,22 @@ def parse_line(raw: bytes) -> Event:
     return Event.model_validate(obj)
 
 
-def read_events(path: Path, skip_bad: bool = False) -> Iterator[Event]:
+def read_events(path: Path, bad: list[int] | None = None) -> Iterator[Event]:
     """Read every complete record; a torn final line (crash) is skipped. A damaged record
-    raises, unless ``skip_bad`` (summaries beside the report, whose scan and verification
-    count and name such lines: the summary must not crash on them)."""
+    raises, unless ``bad`` is a list: then it is skipped and its line number (from 1)
+    appended, for readers that must not crash on it and say what they skipped (summaries
+    beside the report, whose verification names such lines; ``ptaudit provenance``)."""
     with open(path, "rb", buffering=1 << 20) as fh:
-        for raw in fh:
+        for n, raw in enumerate(fh, 1):
             if not raw.endswith(b"\n"):
                 return
-            if not skip_bad:
+            if bad is None:
                 yield parse_line(raw)
                 continue
             try:
                 ev = parse_line(raw)
             except ValueError:  # JSON, UTF-8 and validation errors are all ValueErrors
+                bad.append(n)
                 continue
             yield ev
 

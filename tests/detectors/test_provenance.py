@@ -206,3 +206,23 @@ def test_leakage_findings_are_sources(tmp_path: Path, ptask: Task, test_rows) ->
     prov = [f for f in found if f.detector == "provenance"]
     assert len(prov) == 1 and prov[0].subject == "data/mix.bin"
     assert "test items found in mirror.jsonl" in prov[0].message
+
+
+def test_the_provenance_verb_says_what_it_skipped(tmp_path: Path, ptask: Task) -> None:
+    import json
+
+    from tests.support import run_ptaudit
+
+    b = RunBuilder(tmp_path / "run", ptask)
+    _cheat(Agent(b))
+    b.close()
+    with open(b.rd.events_path, "ab") as fh:
+        fh.write(b'{"seq": "damaged"}\n')  # a damaged record: skipped, and said
+    p = run_ptaudit("provenance", str(b.rd.path), "data/sft.jsonl", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert "python gen.py" in json.dumps(out["tree"])
+    n = sum(1 for _ in open(b.rd.events_path, "rb"))
+    assert out["incomplete"] == [f"1 damaged log lines skipped (first: line {n}; ptaudit verify names them)"]
+    q = run_ptaudit("provenance", str(b.rd.path), "data/sft.jsonl")
+    assert "incomplete: 1 damaged log lines skipped" in q.stdout

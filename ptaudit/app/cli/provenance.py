@@ -32,7 +32,8 @@ def command(rundir: Path, path: str, forward: bool, depth: int, fmt: str) -> Non
     rd = RunDir.open(rundir)
     g = ProvGraph()
     flagged: set[str] = set()
-    for ev in read_events(rd.events_path, skip_bad=True):
+    bad: list[int] = []
+    for ev in read_events(rd.events_path, bad=bad):
         g.feed(ev)
         p = ev.payload if ev.kind == DetectorFinding.KIND else None
         if isinstance(p, DetectorFinding) and p.finding.detector == "provenance":
@@ -42,15 +43,17 @@ def command(rundir: Path, path: str, forward: bool, depth: int, fmt: str) -> Non
     g.link_content()
     node = _node(g, path)
     tree = g.tree(node, forward=forward, depth=depth)
+    notes = g.trace_gaps + ([f"{g.overflow} edges or nodes beyond the memory bound"] if g.overflow else []) + (
+        [f"{len(bad)} damaged log lines skipped (first: line {bad[0]}; ptaudit verify names them)"] if bad else [])
     if fmt == "json":
-        out.print_json(json.dumps({"path": path, "forward": forward, "tree": tree, "flagged": sorted(flagged)}))
+        out.print_json(json.dumps({"path": path, "forward": forward, "tree": tree, "flagged": sorted(flagged),
+                                   "incomplete": notes}))
         return
     top = Tree(_label(tree, flagged))
     _render(top, tree, flagged)
     out.print(top)
-    if g.trace_gaps or g.overflow:
-        for note in g.trace_gaps + ([f"{g.overflow} edges or nodes beyond the memory bound"] if g.overflow else []):
-            out.print(f"incomplete: {note}", markup=False)
+    for note in notes:
+        out.print(f"incomplete: {note}", markup=False)
 
 
 def _node(g: ProvGraph, path: str) -> str:

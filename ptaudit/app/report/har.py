@@ -56,7 +56,7 @@ def export_har(rundir: str | Path, max_body: int = 1 << 20, comment: str | None 
     store = BlobStore(rundir / "blobs")
     requests: dict[str, tuple[Event, NetRequest]] = {}
     endings: dict[str, tuple[Event, NetResponse | NetError]] = {}
-    for ev in read_events(rundir / "events.jsonl", skip_bad=True):
+    for ev in read_events(rundir / "events.jsonl", bad=[]):
         if ev.kind not in _KINDS:
             continue
         p = ev.payload

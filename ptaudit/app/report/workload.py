@@ -53,7 +53,7 @@ def summarize(events_path: Path, final_model: str = "final_model") -> dict[str, 
     last: dict[int, tuple[int, int, Any]] = {}
     model: dict[str, dict[str, Any]] = {}
     prefix = final_model.rstrip("/") + "/"
-    for e in read_events(events_path, skip_bad=True):
+    for e in read_events(events_path, bad=[]):
         if e.kind not in _KINDS:
             continue
         try:
