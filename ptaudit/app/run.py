@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.base import DetectorContext
-from detectors.engine import LiveDetectors
+from detectors.engine import LiveDetectors, fault_finding
 from detectors.testset import TestSetError, index_summary
 from grading.grade import Result as GradeResult
 from monitors.base import MONITORS, Monitor
@@ -411,7 +411,13 @@ class Orchestrator:
         if self.live is not None:
             if self.progress:
                 self.progress.phase("detectors finishing")
-            for f in _safe(self.live.stop) or []:
+            try:
+                found = self.live.stop()
+            except Exception as exc:  # noqa: BLE001 - the detectors stopped reading the log
+                # What they found is kept; that they went blind is a fault finding, so the
+                # run reads incomplete, never pass.
+                found = [*self.live.set.findings, fault_finding("audit.detectors", "live", "the log tail", exc)]
+            for f in found:
                 self._on_finding(f, final=True)
             if self.progress:
                 self.progress.phase(None)

@@ -31,7 +31,7 @@ def _fault_run(w: DemoWorld, tmp: Path, target: str, at: float, duration: float 
     return p, check(out, Path(str(out) + ".fault.json"))
 
 
-@pytest.mark.parametrize("target", ["mitmdump", "relay", "trace", "fs", "ptaudit"])
+@pytest.mark.parametrize("target", ["mitmdump", "relay", "trace", "fs", "detectors", "ptaudit"])
 def test_a_killed_component_never_leaves_a_pass(demo_world: DemoWorld, tmp_path: Path, target: str) -> None:
     at = round(random.uniform(1.0, 3.5), 2)
     p, r = _fault_run(demo_world, tmp_path, target, at)
@@ -44,7 +44,8 @@ def test_a_killed_component_never_leaves_a_pass(demo_world: DemoWorld, tmp_path:
         assert p.returncode == -9 and "never sealed" in (r.reason or ""), why
     else:
         assert p.returncode == 3, why
-        expect = {"mitmdump": "proxy", "relay": "relay", "trace": "TraceSink", "fs": "FsWatch"}[target]
+        expect = {"mitmdump": "proxy", "relay": "relay", "trace": "TraceSink", "fs": "FsWatch",
+                  "detectors": "the log tail"}[target]
         assert expect in (r.reason or ""), why
 
 

@@ -10,6 +10,7 @@ seconds after the sandbox started, ``target`` is one of
   in-process monitor at once (as the OOM killer would);
 * ``trace``, ``fs``: the trace sink's or the file monitor's worker threads die (an
   exception no handler of theirs catches is raised inside each, as if the code crashed);
+* ``detectors``: the live detectors' log tail raises (a bug in their reading);
 * ``none``: no fault (the control run).
 
 Before acting it writes OUT.fault.json: the fault, the pids of everything the run
@@ -41,11 +42,15 @@ from ptaudit.core.errors import PtauditError
 from ptaudit.core.task import load_task
 from ptaudit.core.world import load_world
 
-TARGETS = ("mitmdump", "relay", "ptaudit", "trace", "fs", "none")
+TARGETS = ("mitmdump", "relay", "ptaudit", "trace", "fs", "detectors", "none")
 
 
 class InjectedFault(BaseException):
     """Raised inside a monitor's thread: no ``except Exception`` there catches it."""
+
+
+class DetectorTailError(RuntimeError):
+    """Raised inside the live detectors' log tail: what a bug in their reading would raise."""
 
 
 def _ref(pid: int | None) -> dict[str, Any] | None:
@@ -57,14 +62,14 @@ def _ref(pid: int | None) -> dict[str, Any] | None:
         return None
 
 
-def _kill_threads(threads: list[threading.Thread]) -> bool:
+def _kill_threads(threads: list[threading.Thread], exc: type[BaseException] = InjectedFault) -> bool:
     """Raise InjectedFault in each live thread; True once one of them has died of it.
     A thread blocked in a system call (a batched inotify read) takes the exception only
     when it returns to Python; by then the first death has stopped the run, and waiting
     for all of them would let the process exit before this fault is reported."""
     targets = [t for t in threads if t.is_alive() and t.ident is not None]
     for t in targets:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(InjectedFault))
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(exc))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and all(t.is_alive() for t in targets):
         time.sleep(0.02)
@@ -109,6 +114,8 @@ def _inject(orch: Orchestrator, fault: dict[str, Any], report: Path) -> None:
         if mon is not None:
             workers = [t for t in getattr(mon, "_threads", []) if t.name not in mon.transient_threads]
             delivered = _kill_threads(workers)
+    elif target == "detectors" and orch.live is not None and orch.live._thread is not None:
+        delivered = _kill_threads([orch.live._thread], DetectorTailError)
     elif target == "ptaudit":
         delivered = True
     info["delivered"] = delivered  # "none": the control run, nothing done

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-TARGETS = ("mitmdump", "relay", "ptaudit", "trace", "fs")
+TARGETS = ("mitmdump", "relay", "ptaudit", "trace", "fs", "detectors")
 
 
 def main(argv: list[str]) -> int:
